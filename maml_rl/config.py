@@ -1,0 +1,251 @@
+"""The one typed, validated configuration of a meta-training run.
+
+YAML keys are spelled with hyphens (``fast-batch-size``), as pytorch-maml-rl spells them; underscores are
+accepted too. Unknown keys, wrong types and out-of-range values raise :class:`ConfigError`, whose message
+names the file, the key, the bad value and what is allowed. A loaded config is frozen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Mapping
+
+import yaml
+
+from maml_rl.envs import ENV_ENTRY_POINTS
+from maml_rl.envs.vector import BACKENDS
+from maml_rl.policies.base import NONLINEARITIES
+from maml_rl.policies.rnn import CELLS
+
+POLICY_TYPES = ("mlp", "rnn")
+DEVICES = ("cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A bad configuration; the message is one line meant for the user."""
+
+
+def _opt(default: Any, help: str, check: Callable[[Any], str | None] | None = None, **kw: Any) -> Any:
+    factory = kw.pop("default_factory", None)
+    meta = {"help": help, "check": check}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def positive(x: float) -> str | None:
+    return None if x > 0 else "must be > 0"
+
+
+def non_negative(x: float) -> str | None:
+    return None if x >= 0 else "must be >= 0"
+
+
+def one_of(choices: tuple[str, ...] | list[str]) -> Callable[[Any], str | None]:
+    return lambda x: None if x in choices else f"must be one of {', '.join(map(str, choices))}"
+
+
+def unit_interval(x: float) -> str | None:
+    return None if 0 < x <= 1 else "must be in (0, 1]"
+
+
+def open_unit_interval(x: float) -> str | None:
+    return None if 0 < x < 1 else "must be in (0, 1)"
+
+
+def hidden_sizes_check(x: tuple[int, ...]) -> str | None:
+    return None if len(x) >= 1 and all(v > 0 for v in x) else "must be a non-empty list of positive integers"
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The ``policy:`` section."""
+
+    type: str = _opt("mlp", "policy type: mlp (Gaussian MLP) or rnn (frozen-recurrence RNN cells)", one_of(POLICY_TYPES))
+    hidden_sizes: tuple[int, ...] = _opt(None, "sizes of the hidden layers", hidden_sizes_check, default_factory=lambda: (64, 64))
+    nonlinearity: str = _opt("tanh", "MLP hidden nonlinearity", one_of(sorted(NONLINEARITIES)))
+    cell: str = _opt("rnn", "recurrent cell of the rnn policy: rnn (Elman, tanh), gru or lstm", one_of(sorted(CELLS)))
+    freeze_recurrent: bool = _opt(True, "rnn policy: keep the recurrent weights W_hh, b_hh fixed at their seeded init")
+    init_std: float = _opt(1.0, "initial standard deviation of the Gaussian policy", positive)
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """The ``sampler:`` section."""
+
+    backend: str = _opt("auto", "auto (batched where it exists) | batched | gymnasium (reference)", one_of(BACKENDS))
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a meta-training run needs; defaults are pytorch-maml-rl's HalfCheetahDir values."""
+
+    env_name: str = _opt("HalfCheetahDir-v0", "registered task environment", one_of(sorted(ENV_ENTRY_POINTS)))
+    env_kwargs: dict = _opt(None, "keyword arguments for gymnasium.make", default_factory=dict)
+    seed: int = _opt(1, "seed of every random draw (tasks, resets, action noise, initial weights)")
+    gamma: float = _opt(0.99, "discount factor", unit_interval)
+    gae_lambda: float = _opt(1.0, "GAE lambda", unit_interval)
+    first_order: bool = _opt(False, "drop the second-order term of the meta-gradient (FOMAML)")
+    fast_batch_size: int = _opt(20, "episodes per task for the inner update (and for validation)", positive)
+    num_steps: int = _opt(1, "inner-loop gradient steps", positive)
+    fast_lr: float = _opt(0.1, "inner-loop step size alpha (0 = no adaptation, a control)", non_negative)
+    num_batches: int = _opt(500, "meta-batches (outer steps) to train", positive)
+    meta_batch_size: int = _opt(40, "tasks per meta-batch", positive)
+    max_kl: float = _opt(1e-2, "TRPO trust region: maximum mean KL of a step", positive)
+    cg_iters: int = _opt(10, "conjugate-gradient iterations", positive)
+    cg_damping: float = _opt(1e-5, "damping added to the Fisher-vector product", non_negative)
+    ls_max_steps: int = _opt(15, "line-search backtracking steps", positive)
+    ls_backtrack_ratio: float = _opt(0.8, "line-search step shrink factor", open_unit_interval)
+    horizon: int = _opt(100, "maximum episode length", positive)
+    normalization_scale: float = _opt(10.0, "the policy acts in [-scale, scale], mapped onto the action bounds", positive)
+    device: str = _opt("cpu", "device of the policy and learner (physics stays on the CPU)", one_of(DEVICES))
+    policy: PolicyConfig = _opt(None, "policy section", default_factory=PolicyConfig)
+    sampler: SamplerConfig = _opt(None, "sampler section", default_factory=SamplerConfig)
+
+    @property
+    def env_steps_per_batch(self) -> int:
+        """Upper bound on environment steps per meta-batch (train + valid episodes at full length)."""
+        return 2 * self.meta_batch_size * self.fast_batch_size * self.horizon
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with ``changes`` (same spellings as the fields; ``policy_type`` sets ``policy.type``), validated."""
+        data = to_dict(self)
+        for key, value in changes.items():
+            if value is None:
+                continue
+            if key == "policy_type":
+                data["policy"]["type"] = value
+            else:
+                data[key.replace("_", "-")] = value
+        return from_dict(data, source="command line")
+
+
+# --- loading and saving ------------------------------------------------------------------------------------
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Reads and validates a YAML config; every problem becomes a one-line :class:`ConfigError`."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: malformed YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level, got {type(data).__name__}")
+    return from_dict(data, source=path)
+
+
+def from_dict(data: Mapping[str, Any], source: str = "config") -> Config:
+    """Builds a validated :class:`Config` from a (hyphen- or underscore-keyed) mapping."""
+    return _build(Config, data, source, prefix="")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """The config as a plain, hyphen-keyed dict (what ``config.yaml`` in a run folder holds)."""
+    out: dict[str, Any] = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            value = to_dict(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, dict):
+            value = dict(value)
+        out[f.name.replace("_", "-")] = value
+    return out
+
+
+def save_config(config: Config, path: str | os.PathLike[str]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(to_dict(config), f, sort_keys=False)
+
+
+def config_help() -> str:
+    """Every config key with its default and meaning, for ``--help`` and the README."""
+    lines = []
+    for cls, prefix in ((Config, ""), (PolicyConfig, "policy."), (SamplerConfig, "sampler.")):
+        for f in fields(cls):
+            if dataclasses.is_dataclass(_default(f)):
+                continue
+            lines.append(f"  {prefix}{f.name.replace('_', '-')}: {_format(_default(f))}  -- {f.metadata['help']}")
+    return "\n".join(lines)
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+
+
+def _format(value: Any) -> str:
+    return str(list(value)) if isinstance(value, tuple) else str(value)
+
+
+def _build(cls: type, data: Mapping[str, Any], source: str, prefix: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: '{prefix.rstrip('.')}' must be a mapping, got {data!r}")
+    by_key = {f.name.replace("_", "-"): f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for raw_key, raw_value in data.items():
+        key = str(raw_key).replace("_", "-")
+        if key not in by_key:
+            guess = difflib.get_close_matches(key, list(by_key), n=1)
+            hint = f"; did you mean '{prefix}{guess[0]}'?" if guess else f"; allowed: {', '.join(sorted(by_key))}"
+            raise ConfigError(f"{source}: unknown key '{prefix}{raw_key}'{hint}")
+        f = by_key[key]
+        values[f.name] = _coerce(f, raw_value, source, prefix + key)
+    try:
+        return cls(**values)
+    except TypeError as e:  # pragma: no cover - fields and values come from the same table
+        raise ConfigError(f"{source}: {e}") from None
+
+
+def _coerce(f: dataclasses.Field, value: Any, source: str, key: str) -> Any:
+    default = _default(f)
+    where = f"{source}: key '{key}'"
+    if dataclasses.is_dataclass(default):
+        return _build(type(default), value or {}, source, key + ".")
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    elif isinstance(default, float):
+        if isinstance(value, str):
+            try:
+                value = float(value)  # YAML reads 1e-5 (no dot) as a string
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        value = float(value)
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+    elif isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"{where}: expected a list of integers, got {value!r}")
+        value = tuple(value)
+    elif isinstance(default, dict):
+        if value is None:
+            value = {}
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        value = dict(value)
+    check = f.metadata.get("check")
+    problem = check(value) if check else None
+    if problem:
+        raise ConfigError(f"{where}: {problem}, got {value!r}")
+    return value

@@ -1,0 +1,52 @@
+"""2DNavigation: a point in the plane moves towards a hidden goal (Finn et al. 2017, Sec. 5.3).
+
+Cheap to simulate, so it is what the learning tests run on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from maml_rl.envs import rewards
+from maml_rl.envs.task import Task, TaskMixin
+
+
+class Navigation2DEnv(TaskMixin, gym.Env):
+    """Observation: the point's position. Action: a displacement in [−0.1, 0.1]² (clipped).
+
+    reward = −‖position − goal‖ after the move; the episode terminates when both coordinates are within
+    0.01 of the goal. The point starts at the origin; goals ~ U[−0.5, 0.5]².
+    """
+
+    metadata = {"render_modes": []}
+    task_shapes = {"goal": (2,)}
+    goal_range = (-0.5, 0.5)
+    max_step = 0.1
+
+    def __init__(self, task: Task | None = None, render_mode: str | None = None) -> None:
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
+        self.action_space = gym.spaces.Box(-self.max_step, self.max_step, shape=(2,), dtype=np.float32)
+        self.render_mode = render_mode
+        self._position = np.zeros(2, dtype=np.float64)
+        self.reset_task(task if task is not None else {"goal": [0.0, 0.0]})
+
+    def _sample_task_values(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {"goal": rng.uniform(*self.goal_range, size=(n, 2))}
+
+    def _on_task(self, task: Task) -> None:
+        self._goal = np.asarray(task["goal"], dtype=np.float64)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._position = np.zeros(2, dtype=np.float64)
+        return self._position.astype(np.float32), {"task": self.task}
+
+    def step(self, action):
+        action = np.clip(np.asarray(action, dtype=np.float64), -self.max_step, self.max_step)
+        self._position = self._position + action
+        reward = float(rewards.navigation_reward(self._position, self._goal))
+        terminated = bool(rewards.navigation_reached(self._position, self._goal))
+        return self._position.astype(np.float32), reward, terminated, False, {"task": self.task}

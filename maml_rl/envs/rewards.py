@@ -1,0 +1,71 @@
+"""Reward formulas of the task families, written once as pure NumPy functions.
+
+Both the gymnasium environments (one state at a time) and any batched physics path (arrays of states)
+call these, so the two can never disagree about a formula. Every argument broadcasts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+HALF_CHEETAH_CTRL_COST = 0.05
+"""Weight of Σa² in both HalfCheetah tasks (pytorch-maml-rl's 0.5 × 1e-1)."""
+
+ANT_CTRL_COST = 0.005
+"""Weight of Σa² in both Ant tasks (pytorch-maml-rl's 0.5 × 1e-2)."""
+
+ANT_CONTACT_COST = 5e-4
+"""Weight of Σ clip(cfrc_ext, −1, 1)² in both Ant tasks (pytorch-maml-rl's 0.5 × 1e-3)."""
+
+ANT_SURVIVE_REWARD = 0.05
+"""Per-step bonus while the Ant's torso height is in its healthy range (pytorch-maml-rl's value)."""
+
+
+def control_cost(action: np.ndarray, weight: float) -> np.ndarray:
+    """``weight × Σ action²`` over the last axis."""
+    return weight * np.sum(np.square(action), axis=-1)
+
+
+def direction_forward(x_velocity: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """Forward term of the *Dir tasks: velocity along the task direction (±1)."""
+    return direction * x_velocity
+
+
+def velocity_forward(x_velocity: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    """Forward term of the *Vel tasks: minus the distance to the goal velocity."""
+    return -np.abs(x_velocity - goal)
+
+
+def ant_velocity_forward(x_velocity: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    """Forward term of AntVel: ``−|velocity − goal| + 1`` (pytorch-maml-rl's offset keeps it near zero)."""
+    return velocity_forward(x_velocity, goal) + 1.0
+
+
+def half_cheetah_reward(forward: np.ndarray, action: np.ndarray) -> np.ndarray:
+    """HalfCheetah{Dir,Vel}: ``forward − 0.05 Σa²``."""
+    return forward - control_cost(action, HALF_CHEETAH_CTRL_COST)
+
+
+def ant_reward(
+    forward: np.ndarray, action: np.ndarray, contact_forces: np.ndarray, healthy: np.ndarray
+) -> np.ndarray:
+    """Ant{Dir,Vel}: ``forward + 0.05·healthy − 0.005 Σa² − 5e-4 Σ clip(cfrc_ext, −1, 1)²``.
+
+    ``contact_forces`` is ``cfrc_ext`` already clipped to [−1, 1], flattened over bodies on the last axis.
+    """
+    return (
+        forward
+        + ANT_SURVIVE_REWARD * healthy
+        - control_cost(action, ANT_CTRL_COST)
+        - control_cost(contact_forces, ANT_CONTACT_COST)
+    )
+
+
+def navigation_reward(position: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    """2DNavigation: minus the Euclidean distance from the point to the goal."""
+    return -np.linalg.norm(position - goal, axis=-1)
+
+
+def navigation_reached(position: np.ndarray, goal: np.ndarray, tolerance: float = 0.01) -> np.ndarray:
+    """2DNavigation terminates once both coordinates are within ``tolerance`` of the goal."""
+    return np.all(np.abs(position - goal) < tolerance, axis=-1)

@@ -1,0 +1,101 @@
+"""The trajectory container: lockstep rollouts of tasks × episodes, padded to the horizon.
+
+Layout (task-leading, then time-major; checked by :meth:`Episodes.validate`):
+
+=================  ==============================  ==========================================
+field              shape                           meaning
+=================  ==============================  ==========================================
+``observations``   ``(tasks, T, episodes, obs)``   observation *before* the action at step t
+``actions``        ``(tasks, T, episodes, act)``   the policy's raw action (before normalisation)
+``rewards``        ``(tasks, T, episodes)``        reward of step t
+``mask``           ``(tasks, T, episodes)``        1.0 where step t belongs to the episode
+``log_probs``      ``(tasks, T, episodes)``        log π(a_t | history) at sampling time
+``advantages``     ``(tasks, T, episodes)``        filled by :func:`maml_rl.baseline.compute_advantages`
+=================  ==============================  ==========================================
+
+Every episode starts at t = 0; after its last step (termination or the horizon) it is zero padding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Episodes:
+    """Rollouts of ``tasks × episodes``, padded to ``T`` steps. See the module docstring for shapes."""
+
+    observations: Tensor
+    actions: Tensor
+    rewards: Tensor
+    mask: Tensor
+    log_probs: Tensor
+    advantages: Tensor | None = field(default=None)
+
+    def validate(self) -> "Episodes":
+        """Asserts the documented shapes; the message carries the actual ones."""
+        tasks, steps, episodes = self.rewards.shape
+        expected = {
+            "observations": (tasks, steps, episodes),
+            "actions": (tasks, steps, episodes),
+            "mask": (tasks, steps, episodes),
+            "log_probs": (tasks, steps, episodes),
+        }
+        for name, prefix in expected.items():
+            shape = tuple(getattr(self, name).shape)
+            if shape[:3] != prefix:
+                raise ValueError(
+                    f"Episodes.{name} has shape {shape}; expected leading (tasks, T, episodes) = {prefix} "
+                    f"like rewards {tuple(self.rewards.shape)}"
+                )
+        return self
+
+    @property
+    def num_tasks(self) -> int:
+        return self.rewards.shape[0]
+
+    @property
+    def num_episodes(self) -> int:
+        return self.rewards.shape[2]
+
+    @property
+    def lengths(self) -> Tensor:
+        """Episode lengths, ``(tasks, episodes)``."""
+        return self.mask.sum(1)
+
+    @property
+    def returns(self) -> Tensor:
+        """Undiscounted episode returns, ``(tasks, episodes)``."""
+        return (self.rewards * self.mask).sum(1)
+
+    @property
+    def env_steps(self) -> int:
+        """Environment steps actually taken (valid steps)."""
+        return int(self.mask.sum().item())
+
+    def to(self, device: torch.device | str) -> "Episodes":
+        moved = {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in self.__dict__.items()}
+        return Episodes(**moved)
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``x`` over valid steps, per task: reduces every axis after the first."""
+    dims = tuple(range(1, x.dim()))
+    return (x * mask).sum(dims) / mask.sum(dims).clamp_min(1.0)
+
+
+def discounted_returns(rewards: Tensor, mask: Tensor, gamma: float) -> Tensor:
+    """G_t = Σ_{k≥0} γ^k r_{t+k} within each episode, along axis 1 (time); zero on padding."""
+    return discounted_cumsum(rewards * mask, gamma) * mask
+
+
+def discounted_cumsum(x: Tensor, discount: float) -> Tensor:
+    """y_t = Σ_{s≥t} discount^(s−t) x_s along axis 1, as one matrix product (no Python loop over time)."""
+    steps = x.shape[1]
+    t = torch.arange(steps, device=x.device, dtype=x.dtype)
+    exponent = t[None, :] - t[:, None]  # exponent[t, s] = s − t
+    weights = torch.where(exponent >= 0, discount ** exponent.clamp_min(0), torch.zeros((), dtype=x.dtype, device=x.device))
+    return torch.einsum("ts,ns...->nt...", weights, x)

@@ -1,0 +1,217 @@
+"""MAML-TRPO (Finn et al. 2017, Sec. 5.3; Schulman et al. 2015), batched over tasks.
+
+Inner loop, for every task i at once: θ'_i = θ − α ∇_θ L_inner(θ; train_i), with L_inner the REINFORCE loss
+on the task's train episodes. The meta-parameters θ are expanded to a task axis, so the per-task gradients
+of the summed loss come out of one backward pass. With ``first_order=False`` the graph of that gradient is
+kept, making the outer gradient second-order.
+
+Outer step: TRPO on the mean over tasks of the post-adaptation surrogate
+L_outer(θ) = −mean_t[π_θ'(a|s)/π_old(a|s) · A] on the valid episodes, with the Hessian of the mean
+KL(π_old ‖ π_θ') as the metric (π_old: the adapted policy at the current θ, held fixed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from maml_rl.episodes import Episodes, masked_mean
+from maml_rl.optim import conjugate_gradient, flatten, unflatten
+from maml_rl.policies.base import Params, Policy, gaussian_kl, gaussian_log_prob
+
+
+def reinforce_loss(policy: Policy, params: Params, episodes: Episodes) -> Tensor:
+    """Per-task REINFORCE loss ``(tasks,)``: −mean over valid steps of log π(a|history) · advantage."""
+    mean, log_std = policy.sequence(episodes.observations, params)
+    log_probs = gaussian_log_prob(episodes.actions, mean, log_std)
+    return -masked_mean(log_probs * episodes.advantages, episodes.mask)
+
+
+@dataclass
+class Adaptation:
+    """Adapted per-task parameters θ' and, per inner step j, the point θ^(j) and the gradient taken there.
+
+    The trace lets the Fisher-vector product apply the Jacobian J = ∂θ'/∂θ without third-order graphs.
+    """
+
+    params: Params
+    points: list[Params]
+    grads: list[Params]
+
+
+def adapt(
+    policy: Policy, params: Params, episodes: Episodes, fast_lr: float, num_steps: int = 1, first_order: bool = False
+) -> Adaptation:
+    """``num_steps`` gradient steps of every task on its own episodes; ``params`` carry a task axis.
+
+    With ``first_order=False`` the result stays differentiable through the inner gradients (second order).
+    """
+    points, grads_trace = [], []
+    for _ in range(num_steps):
+        loss = reinforce_loss(policy, params, episodes).sum()
+        grads = torch.autograd.grad(loss, list(params.values()), create_graph=not first_order)
+        points.append(params)
+        grads_trace.append(dict(zip(params, grads)))
+        params = {name: p - fast_lr * g for (name, p), g in zip(params.items(), grads)}
+    return Adaptation(params, points, grads_trace)
+
+
+def surrogate_and_kl(
+    policy: Policy, params: Params, episodes: Episodes, old_mean: Tensor, old_log_std: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Per-task TRPO surrogate loss and mean KL(π_old ‖ π_params) over valid steps, each ``(tasks,)``."""
+    mean, log_std = policy.sequence(episodes.observations, params)
+    log_probs = gaussian_log_prob(episodes.actions, mean, log_std)
+    ratio = torch.exp(log_probs - episodes.log_probs)
+    loss = -masked_mean(ratio * episodes.advantages, episodes.mask)
+    kl = masked_mean(gaussian_kl(old_mean, old_log_std, mean, log_std), episodes.mask)
+    return loss, kl
+
+
+@dataclass(frozen=True)
+class TRPOSettings:
+    """Hyperparameters of the inner loop and the TRPO outer step (see :class:`maml_rl.config.Config`)."""
+
+    fast_lr: float = 0.1
+    num_steps: int = 1
+    first_order: bool = False
+    max_kl: float = 1e-2
+    cg_iters: int = 10
+    cg_damping: float = 1e-5
+    ls_max_steps: int = 15
+    ls_backtrack_ratio: float = 0.8
+    fvp: str = "jtfj"
+    """Fisher-vector product: ``jtfj`` (Jᵀ F J, no third-order graph) or ``autograd`` (plain double backward)."""
+
+
+FVP_METHODS = ("jtfj", "autograd")
+
+
+class MAMLTRPO:
+    """The meta-learner: adapts per-task parameters and takes TRPO steps on the policy's meta-parameters."""
+
+    def __init__(self, policy: Policy, settings: TRPOSettings) -> None:
+        if settings.fvp not in FVP_METHODS:
+            raise ValueError(f"unknown fvp method {settings.fvp!r}; choose one of {FVP_METHODS}")
+        self.policy, self.settings = policy, settings
+
+    def adapt(self, train: Episodes, theta: Params | None = None, create_graph: bool | None = None) -> Adaptation:
+        """θ'_i for every task of ``train`` (θ: the policy's meta-parameters unless given)."""
+        s = self.settings
+        theta = self.policy.meta_params() if theta is None else theta
+        first_order = s.first_order if create_graph is None else not create_graph
+        task_theta = self.policy.task_params(train.num_tasks, theta)
+        return adapt(self.policy, task_theta, train, s.fast_lr, s.num_steps, first_order)
+
+    def step(self, train: Episodes, valid: Episodes, adaptation: Adaptation | None = None) -> dict[str, Any]:
+        """One TRPO step on the post-adaptation surrogate; returns the step's metrics.
+
+        ``adaptation`` may pass the θ' that sampled ``valid`` (its graph is reused); it is recomputed otherwise.
+        The policy's parameters change only if the line search accepts a step.
+        """
+        s, policy = self.settings, self.policy
+        theta = policy.meta_params()
+        adaptation = self.adapt(train) if adaptation is None else adaptation
+        adapted = adaptation.params
+        with torch.no_grad():
+            old_mean, old_log_std = policy.sequence(valid.observations, _detached(adapted))
+        loss, kl = surrogate_and_kl(policy, adapted, valid, old_mean, old_log_std)
+        loss_before = loss.mean()
+        grads = flatten(torch.autograd.grad(loss_before, list(theta.values()), retain_graph=True))
+        metrics: dict[str, Any] = {"loss_before": loss_before.item(), "grad_norm": grads.norm().item()}
+        if s.fvp == "autograd":
+            fvp = self.autograd_fvp(kl.mean(), theta)
+        else:
+            fvp = self.jtfj_fvp(adaptation, valid, old_mean, old_log_std)
+
+        stepdir = conjugate_gradient(fvp, grads, s.cg_iters)
+        shs = 0.5 * stepdir.dot(fvp(stepdir))
+        rejected = {**metrics, "loss_after": metrics["loss_before"], "kl_after": 0.0, "accepted": False}
+        if not (torch.isfinite(stepdir).all() and torch.isfinite(shs) and shs > 0):
+            return {**rejected, "ls_steps": 0}
+        full_step = stepdir * torch.sqrt(s.max_kl / shs)  # so that ½ stepᵀ H step = max_kl
+
+        theta0 = flatten(theta).detach()
+        for k in range(s.ls_max_steps):
+            candidate = unflatten(theta0 - s.ls_backtrack_ratio**k * full_step, theta)
+            loss_new, kl_new = self.evaluate(candidate, train, valid, old_mean, old_log_std)
+            if loss_new < metrics["loss_before"] and kl_new < s.max_kl:
+                self.write_params(candidate)
+                return {**metrics, "loss_after": loss_new, "kl_after": kl_new, "ls_steps": k + 1, "accepted": True}
+        return {**rejected, "ls_steps": s.ls_max_steps}
+
+    def autograd_fvp(self, kl: Tensor, theta: Params) -> Callable[[Tensor], Tensor]:
+        """v ↦ (∇²_θ KL + damping·I) v by double backward through the whole (second-order) adaptation.
+
+        The reference implementation: simple, but it differentiates the inner gradient twice more.
+        """
+        grad_kl = flatten(torch.autograd.grad(kl, list(theta.values()), create_graph=True))
+        damping = self.settings.cg_damping
+
+        def product(vector: Tensor) -> Tensor:
+            hvp = torch.autograd.grad(grad_kl.dot(vector), list(theta.values()), retain_graph=True)
+            return flatten(hvp) + damping * vector
+
+        return product
+
+    def jtfj_fvp(
+        self, adaptation: Adaptation, valid: Episodes, old_mean: Tensor, old_log_std: Tensor
+    ) -> Callable[[Tensor], Tensor]:
+        """v ↦ (Σ_i J_iᵀ F_i J_i + damping·I) v, equal to :meth:`autograd_fvp` at the current parameters.
+
+        At θ the adapted policy equals π_old, so ∂KL/∂θ' = 0 and the Hessian of KL(θ'(θ)) reduces to
+        Jᵀ (∇²_θ' KL) J, with J = ∂θ'/∂θ and ∇²_θ' KL the Fisher of the adapted policy. Each inner step
+        θ^(j+1) = θ^(j) − α g_j contributes a factor (I − α H_j), with H_j v the (symmetric) product of the
+        inner Hessian, one backward through g_j's graph. Nothing is differentiated three times.
+        """
+        policy, s = self.policy, self.settings
+        num_tasks = valid.num_tasks
+        second_order = any(g.requires_grad for grads in adaptation.grads for g in grads.values())
+        leaf = {k: v.detach().requires_grad_() for k, v in adaptation.params.items()}
+        mean, log_std = policy.sequence(valid.observations, leaf)
+        kl = masked_mean(gaussian_kl(old_mean, old_log_std, mean, log_std), valid.mask).mean()
+        grad_kl = torch.autograd.grad(kl, list(leaf.values()), create_graph=True)
+        like = policy.meta_params()
+
+        def through_inner_steps(x: Params, steps: range) -> Params:
+            for j in steps:
+                point, grads = adaptation.points[j], adaptation.grads[j]
+                hx = torch.autograd.grad(list(grads.values()), list(point.values()), list(x.values()), retain_graph=True)
+                x = {k: x[k] - s.fast_lr * h for k, h in zip(x, hx)}
+            return x
+
+        def product(vector: Tensor) -> Tensor:
+            u = {k: v.expand(num_tasks, *v.shape) for k, v in unflatten(vector, like).items()}
+            if second_order:
+                u = through_inner_steps(u, range(len(adaptation.points)))  # J v
+            dot = sum((g * u[k]).sum() for k, g in zip(leaf, grad_kl))
+            w = dict(zip(leaf, torch.autograd.grad(dot, list(leaf.values()), retain_graph=True)))  # F J v
+            if second_order:
+                w = through_inner_steps(w, range(len(adaptation.points) - 1, -1, -1))  # Jᵀ F J v
+            return flatten({k: t.sum(0) for k, t in w.items()}) + s.cg_damping * vector
+
+        return product
+
+    def evaluate(
+        self, theta: Params, train: Episodes, valid: Episodes, old_mean: Tensor, old_log_std: Tensor
+    ) -> tuple[float, float]:
+        """Mean surrogate loss and KL after adapting from ``theta`` (no outer graph)."""
+        theta = {k: v.detach().requires_grad_() for k, v in theta.items()}
+        adapted = self.adapt(train, theta, create_graph=False).params
+        with torch.no_grad():
+            loss, kl = surrogate_and_kl(self.policy, adapted, valid, old_mean, old_log_std)
+        return loss.mean().item(), kl.mean().item()
+
+    @torch.no_grad()
+    def write_params(self, params: Params) -> None:
+        """The one place the meta-parameters change."""
+        for name, p in self.policy.named_parameters():
+            p.copy_(params[name])
+
+
+def _detached(params: Params) -> Params:
+    return {k: v.detach() for k, v in params.items()}

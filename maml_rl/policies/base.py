@@ -1,0 +1,104 @@
+"""What every policy shares: explicit per-task parameter dicts and a diagonal Gaussian head.
+
+Parameters travel as a dict keyed by ``named_parameters()`` names, each with a leading task axis
+(``(tasks, *param.shape)``), so one forward serves every task with its own adapted parameters. Anything
+that must not learn (frozen recurrent weights) is a buffer, hence never in that dict.
+
+Shapes: observations ``(tasks, batch, obs_dim)`` for one step, ``(tasks, T, episodes, obs_dim)`` for whole
+sequences; action means the same with ``act_dim``; ``log_std`` broadcasts against the means.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+Params = dict[str, Tensor]
+Hidden = tuple[Tensor, ...]
+
+NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu, "elu": nn.functional.elu}
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``x @ weightᵀ + bias`` per task: ``x`` ``(tasks, n, in)``; weight ``(tasks, out, in)`` or shared ``(out, in)``."""
+    if weight.dim() == 2:
+        return nn.functional.linear(x, weight, bias)
+    if bias is None:
+        return torch.bmm(x, weight.transpose(1, 2))
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+
+def gaussian_log_prob(actions: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
+    """Log-density of a diagonal Gaussian, summed over the last (action) axis."""
+    z = (actions - mean) * torch.exp(-log_std)
+    return -(0.5 * z.pow(2) + log_std + 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def gaussian_kl(mean_p: Tensor, log_std_p: Tensor, mean_q: Tensor, log_std_q: Tensor) -> Tensor:
+    """KL(p ‖ q) of diagonal Gaussians, summed over the last (action) axis."""
+    var_ratio = torch.exp(2 * (log_std_p - log_std_q))
+    mean_term = (mean_p - mean_q).pow(2) * torch.exp(-2 * log_std_q)
+    return (0.5 * (var_ratio + mean_term - 1) - (log_std_p - log_std_q)).sum(-1)
+
+
+class Policy(nn.Module):
+    """A Gaussian policy over per-task parameter dicts. Subclasses implement :meth:`_mean_step`/`_mean_sequence`."""
+
+    is_recurrent: bool = False
+
+    def __init__(self, obs_dim: int, act_dim: int, init_std: float = 1.0) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.log_std = nn.Parameter(torch.full((act_dim,), math.log(init_std)))
+
+    # --- parameters -----------------------------------------------------------------------------
+    def meta_params(self) -> Params:
+        """The learnable parameters, by name (the meta-parameters θ); frozen weights are not here."""
+        return dict(self.named_parameters())
+
+    def task_params(self, num_tasks: int, params: Params | None = None) -> Params:
+        """``params`` (default: the module's own) with a leading task axis of size ``num_tasks`` (views)."""
+        params = self.meta_params() if params is None else params
+        return {name: p.expand(num_tasks, *p.shape) for name, p in params.items()}
+
+    # --- forward --------------------------------------------------------------------------------
+    def initial_hidden(self, num_tasks: int, batch: int) -> Hidden:
+        """The hidden state at an episode's first step (empty for feed-forward policies)."""
+        return ()
+
+    def forward(
+        self, obs: Tensor, params: Params | None = None, hidden: Hidden | None = None
+    ) -> tuple[Tensor, Tensor, Hidden]:
+        """One time step: ``obs`` ``(tasks, batch, obs_dim)`` → action mean, log-std, next hidden state."""
+        _check_obs(obs, 3, self.obs_dim, "(tasks, batch, obs_dim)")
+        params = self.task_params(obs.shape[0]) if params is None else params
+        if hidden is None:
+            hidden = self.initial_hidden(obs.shape[0], obs.shape[1])
+        mean, hidden = self._mean_step(obs, params, hidden)
+        return mean, params["log_std"].unsqueeze(1), hidden
+
+    def sequence(self, obs: Tensor, params: Params | None = None) -> tuple[Tensor, Tensor]:
+        """Whole episodes from their first step: ``obs`` ``(tasks, T, episodes, obs_dim)`` → means, log-std."""
+        _check_obs(obs, 4, self.obs_dim, "(tasks, T, episodes, obs_dim)")
+        params = self.task_params(obs.shape[0]) if params is None else params
+        return self._mean_sequence(obs, params), params["log_std"][:, None, None, :]
+
+    def _mean_step(self, obs: Tensor, params: Params, hidden: Hidden) -> tuple[Tensor, Hidden]:
+        raise NotImplementedError
+
+    def _mean_sequence(self, obs: Tensor, params: Params) -> Tensor:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """A summary for logs: type, learnable and frozen parameter counts."""
+        learnable = sum(p.numel() for p in self.parameters())
+        frozen = sum(b.numel() for b in self.buffers())
+        return {"type": type(self).__name__, "learnable_parameters": learnable, "frozen_parameters": frozen}
+
+
+def _check_obs(obs: Tensor, ndim: int, obs_dim: int, layout: str) -> None:
+    if obs.dim() != ndim or obs.shape[-1] != obs_dim:
+        raise ValueError(f"observations must be {layout} with obs_dim={obs_dim}, got shape {tuple(obs.shape)}")

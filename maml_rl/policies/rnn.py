@@ -1,0 +1,144 @@
+"""The Gaussian RNN-cell policy with frozen recurrent circuitry.
+
+Every hidden layer is a recurrent cell whose state is carried from step to step within an episode:
+
+* ``rnn``:  h_t = tanh(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh)
+* ``gru``:  PyTorch's GRUCell equations (gates r, z, n; Cho et al. 2014)
+* ``lstm``: PyTorch's LSTMCell equations (gates i, f, g, o; Hochreiter & Schmidhuber 1997)
+
+With ``freeze_recurrent`` (the default) the recurrent weights W_hh, b_hh are drawn once from the seeded
+generator and stored as *buffers*: they are not in :meth:`meta_params`, so neither the inner loop nor the
+TRPO step can change them, and they are not part of the search direction. This is the
+"fixed prefrontal circuitry, plastic input/output synapses" reading of Wang et al. 2018.
+
+Sampling runs :meth:`forward` one step at a time with the hidden state the sampler carries; the losses run
+:meth:`sequence`, which computes the input projections of all time steps at once and then the recurrence.
+Both apply the same cell function, so their log-probabilities agree.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from maml_rl.policies.base import Hidden, Params, Policy, linear
+
+CELL_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def rnn_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
+    """Elman cell, given the input projection ``W_ih x + b_ih``; ``h`` is the previous hidden state."""
+    return torch.tanh(x_proj + linear(h, w_hh, b_hh))
+
+
+def gru_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
+    """GRU cell (PyTorch's gate order r, z, n), given the input projection."""
+    xr, xz, xn = x_proj.chunk(3, -1)
+    hr, hz, hn = linear(h, w_hh, b_hh).chunk(3, -1)
+    r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+    n = torch.tanh(xn + r * hn)
+    return (1 - z) * n + z * h
+
+
+def lstm_cell(x_proj: Tensor, hc: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
+    """LSTM cell (PyTorch's gate order i, f, g, o); the state is ``[h, c]`` concatenated on the last axis."""
+    h, c = hc.chunk(2, -1)
+    i, f, g, o = (x_proj + linear(h, w_hh, b_hh)).chunk(4, -1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.cat([torch.sigmoid(o) * torch.tanh(c), c], -1)
+
+
+CELLS: dict[str, Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]] = {
+    "rnn": rnn_cell,
+    "gru": gru_cell,
+    "lstm": lstm_cell,
+}
+
+
+class RecurrentLayer(nn.Module):
+    """One recurrent cell's weights, named as PyTorch's cells name them (``weight_ih``, ``bias_hh``, …)."""
+
+    def __init__(self, input_size: int, hidden_size: int, cell: str, freeze_recurrent: bool) -> None:
+        super().__init__()
+        gates = CELL_GATES[cell] * hidden_size
+        bound = 1.0 / math.sqrt(hidden_size)  # PyTorch's RNNCell initialisation
+        init = lambda *shape: torch.empty(*shape).uniform_(-bound, bound)  # noqa: E731
+        self.weight_ih = nn.Parameter(init(gates, input_size))
+        self.bias_ih = nn.Parameter(init(gates))
+        for name, value in (("weight_hh", init(gates, hidden_size)), ("bias_hh", init(gates))):
+            if freeze_recurrent:
+                self.register_buffer(name, value)
+            else:
+                self.register_parameter(name, nn.Parameter(value))
+        self.hidden_size, self.cell = hidden_size, cell
+        self.state_size = 2 * hidden_size if cell == "lstm" else hidden_size
+
+
+class GaussianRNNPolicy(Policy):
+    """Stacked recurrent cells and a linear Gaussian head; parameters ``cells.{i}.*``, ``mean.*``, ``log_std``."""
+
+    is_recurrent = True
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden_sizes: Sequence[int] = (64, 64),
+        cell: str = "rnn",
+        freeze_recurrent: bool = True,
+        init_std: float = 1.0,
+    ) -> None:
+        super().__init__(obs_dim, act_dim, init_std)
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}; choose one of {sorted(CELLS)}")
+        sizes = [obs_dim, *hidden_sizes]
+        self.cells = nn.ModuleList(
+            RecurrentLayer(i, o, cell, freeze_recurrent) for i, o in zip(sizes[:-1], sizes[1:])
+        )
+        self.mean = nn.Linear(sizes[-1], act_dim)
+        nn.init.xavier_uniform_(self.mean.weight)
+        nn.init.zeros_(self.mean.bias)
+        self.cell_fn = CELLS[cell]
+        self.freeze_recurrent = freeze_recurrent
+
+    def _recurrent(self, params: Params, i: int) -> tuple[Tensor, Tensor]:
+        layer = self.cells[i]
+        if self.freeze_recurrent:
+            return layer.weight_hh, layer.bias_hh
+        return params[f"cells.{i}.weight_hh"], params[f"cells.{i}.bias_hh"]
+
+    def initial_hidden(self, num_tasks: int, batch: int) -> Hidden:
+        device = self.log_std.device
+        return tuple(torch.zeros(num_tasks, batch, layer.state_size, device=device) for layer in self.cells)
+
+    def _output(self, state: Tensor, layer: RecurrentLayer) -> Tensor:
+        return state[..., : layer.hidden_size]
+
+    def _mean_step(self, obs: Tensor, params: Params, hidden: Hidden) -> tuple[Tensor, Hidden]:
+        x, new_hidden = obs, []
+        for i, (layer, state) in enumerate(zip(self.cells, hidden)):
+            x_proj = linear(x, params[f"cells.{i}.weight_ih"], params[f"cells.{i}.bias_ih"])
+            state = self.cell_fn(x_proj, state, *self._recurrent(params, i))
+            new_hidden.append(state)
+            x = self._output(state, layer)
+        return linear(x, params["mean.weight"], params["mean.bias"]), tuple(new_hidden)
+
+    def _mean_sequence(self, obs: Tensor, params: Params) -> Tensor:
+        tasks, steps, episodes, _ = obs.shape
+        x = obs.reshape(tasks, steps * episodes, -1)
+        for i, layer in enumerate(self.cells):
+            # input projections of every time step in one batched matmul; only the recurrence loops over t
+            x_proj = linear(x, params[f"cells.{i}.weight_ih"], params[f"cells.{i}.bias_ih"])
+            x_proj = x_proj.reshape(tasks, steps, episodes, -1)
+            w_hh, b_hh = self._recurrent(params, i)
+            state = obs.new_zeros(tasks, episodes, layer.state_size)
+            outputs = []
+            for t in range(steps):
+                state = self.cell_fn(x_proj[:, t], state, w_hh, b_hh)
+                outputs.append(self._output(state, layer))
+            x = torch.stack(outputs, 1).reshape(tasks, steps * episodes, -1)
+        mean = linear(x, params["mean.weight"], params["mean.bias"])
+        return mean.reshape(tasks, steps, episodes, -1)

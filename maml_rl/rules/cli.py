@@ -1,0 +1,83 @@
+"""Command line of the learning-rules lab: ``python -m maml_rl.rules --config ... --output-folder ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .config import RULE_NAMES, ConfigError, load_config, with_overrides
+from .data import DataError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m maml_rl.rules",
+        description="Compare learning rules (SGD, weight perturbation, node perturbation, a PPO-learned rule) on "
+                    "the teacher-student task or MNIST projected on principal components. Writes results.json "
+                    "and PNG plots to the output folder and nothing anywhere else.",
+    )
+    p.add_argument("--config", required=True, metavar="YAML",
+                   help="experiment file, e.g. configs/rules/teacher-student.yaml or configs/rules/mnist.yaml")
+    p.add_argument("--output-folder", required=True, metavar="DIR",
+                   help="folder for results.json and the plots (created if missing)")
+    p.add_argument("--rules", metavar="LIST",
+                   help=f"comma-separated subset of {','.join(RULE_NAMES)} to run, in that order "
+                        "(default: the config's 'rules')")
+    p.add_argument("--epochs", type=int, metavar="N",
+                   help="full-batch learning steps per rule (default: the config's 'epochs'; the paper asks 1e5)")
+    p.add_argument("--seed", type=int, help="seed for data, initial weights and all noise (default: config)")
+    p.add_argument("--log-every", type=int, metavar="N", help="record losses every N epochs (default: config)")
+    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: config; 0 = torch's)")
+    p.add_argument("--mnist-dir", metavar="DIR",
+                   help="folder with the MNIST IDX files (overrides task.mnist_dir and $MNIST_DIR)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        if args.mnist_dir is not None:
+            import dataclasses
+
+            cfg = with_overrides(cfg, task=dataclasses.replace(cfg.task, mnist_dir=args.mnist_dir))
+        cfg = with_overrides(cfg, rules=args.rules, epochs=args.epochs, seed=args.seed, log_every=args.log_every,
+                             threads=args.threads)
+        out = Path(args.output_folder)
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--output-folder {str(out)!r} exists and is not a folder")
+        from .experiment import run_experiment  # imports torch; keep --help and config errors fast
+        from .plots import write_plots
+
+        results = run_experiment(cfg, progress=not args.no_progress, log=lambda s: print(s, file=sys.stderr))
+    except (ConfigError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    paths = write_plots(results, out)
+    print(summary_table(results))
+    print(f"wrote {out / 'results.json'}, " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def summary_table(results: dict) -> str:
+    """A Markdown table of the final numbers, as printed at the end of a run."""
+    cls = results["task"] == "mnist"
+    head = "| rule | epochs | train loss | test loss |" + (" test accuracy |" if cls else "") + \
+        " wall time (s) | est. 1e5 epochs (s) |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    fmt = lambda v: "diverged" if v is None else f"{v:.4g}"  # noqa: E731
+    for name, r in results["rules"].items():
+        f = r["final"]
+        row = f"| {name} | {r['epochs_run']} | {fmt(f['train_loss'])} | {fmt(f['test_loss'])} |"
+        if cls:
+            row += f" {fmt(f.get('test_accuracy'))} |"
+        wall = r["wall_time_s"] + r.get("ppo_train_time_s", 0.0)
+        row += f" {wall:.1f} | {r['paper_epochs_estimate_s']:.0f} |"
+        lines.append(row)
+    return "\n".join(lines)

@@ -1,0 +1,126 @@
+"""Lockstep rollouts: every task × episode slot advanced together, one policy forward per time step.
+
+Each task runs with its own parameters (a leading task axis on parameters and observations); the sampler
+owns the recurrent hidden state and starts it afresh at each episode's first step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from maml_rl.envs.task import Task
+from maml_rl.envs.vector import TaskBatch, make_task_batch
+from maml_rl.episodes import Episodes
+from maml_rl.policies.base import Params, Policy, gaussian_log_prob
+
+
+def normalized_to_bounds(actions: torch.Tensor, scale: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """pytorch-maml-rl's action normalisation: clip to [−scale, scale], map linearly onto [low, high]."""
+    clipped = actions.clamp(-scale, scale)
+    return low + (clipped + scale) * (high - low) / (2 * scale)
+
+
+class Sampler:
+    """Samples tasks and rolls out ``episodes_per_task`` episodes of each, all in lockstep.
+
+    Args:
+        env_id: a registered task environment (``HalfCheetahDir-v0``, …).
+        episodes_per_task: episodes per task and call (``fast-batch-size``).
+        horizon: maximum episode length.
+        normalization_scale: the policy acts in [−scale, scale], mapped onto the action bounds.
+        backend: ``auto`` | ``batched`` | ``gymnasium`` (see :func:`maml_rl.envs.vector.make_task_batch`).
+        env_kwargs: keyword arguments for ``gymnasium.make``.
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        episodes_per_task: int,
+        horizon: int,
+        normalization_scale: float = 10.0,
+        backend: str = "auto",
+        env_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.env_id, self.episodes_per_task, self.horizon = env_id, episodes_per_task, horizon
+        self.normalization_scale, self.backend, self.env_kwargs = normalization_scale, backend, env_kwargs or {}
+        self._batch: TaskBatch = make_task_batch(env_id, episodes_per_task, backend, self.env_kwargs)
+
+    @property
+    def family(self):
+        """An environment of the task family (for ``sample_tasks`` and the spaces)."""
+        return self._batch.family
+
+    @property
+    def observation_dim(self) -> int:
+        return self._batch.observation_dim
+
+    @property
+    def action_dim(self) -> int:
+        return len(self._batch.action_low)
+
+    def sample_tasks(self, num_tasks: int, rng: np.random.Generator) -> list[Task]:
+        return self.family.sample_tasks(num_tasks, rng)
+
+    def _batch_for(self, num_slots: int) -> TaskBatch:
+        if self._batch.num_envs != num_slots:
+            self._batch.close()
+            self._batch = make_task_batch(self.env_id, num_slots, self.backend, self.env_kwargs)
+        return self._batch
+
+    @torch.no_grad()
+    def sample(
+        self,
+        policy: Policy,
+        params: Params,
+        tasks: Sequence[Task],
+        rng: np.random.Generator,
+    ) -> Episodes:
+        """Rolls out ``episodes_per_task`` episodes of each task with that task's ``params`` (task axis first).
+
+        ``rng`` seeds the environments' resets and the action noise, so equal generators give equal episodes.
+        """
+        num_tasks, per_task = len(tasks), self.episodes_per_task
+        for name, p in params.items():
+            if p.shape[0] != num_tasks:
+                raise ValueError(f"params[{name!r}] has {p.shape[0]} task rows for {num_tasks} tasks")
+        device = next(iter(params.values())).device
+        envs = self._batch_for(num_tasks * per_task)
+        slot_tasks = [task for task in tasks for _ in range(per_task)]
+        seeds = rng.integers(0, 2**31 - 1, size=len(slot_tasks))
+        noise_gen = torch.Generator(device=device).manual_seed(int(rng.integers(0, 2**63 - 1)))
+        low = torch.as_tensor(envs.action_low, dtype=torch.float32, device=device)
+        high = torch.as_tensor(envs.action_high, dtype=torch.float32, device=device)
+
+        steps, obs_dim, act_dim = self.horizon, envs.observation_dim, self.action_dim
+        shape = (num_tasks, steps, per_task)
+        observations = torch.zeros(*shape, obs_dim, device=device)
+        actions = torch.zeros(*shape, act_dim, device=device)
+        rewards = torch.zeros(shape, device=device)
+        mask = torch.zeros(shape, device=device)
+        log_probs = torch.zeros(shape, device=device)
+
+        obs = envs.reset(slot_tasks, seeds)
+        active = np.ones(len(slot_tasks), dtype=bool)
+        hidden = policy.initial_hidden(num_tasks, per_task)
+        for t in range(steps):
+            obs_t = torch.from_numpy(obs).to(device=device, dtype=torch.float32).view(num_tasks, per_task, obs_dim)
+            mean, log_std, hidden = policy(obs_t, params, hidden)
+            action = mean + log_std.exp() * torch.randn(mean.shape, generator=noise_gen, device=device)
+            env_action = normalized_to_bounds(action, self.normalization_scale, low, high)
+            active_t = torch.from_numpy(active).to(device).view(num_tasks, per_task)
+            observations[:, t] = obs_t
+            actions[:, t] = action
+            log_probs[:, t] = gaussian_log_prob(action, mean, log_std)
+            mask[:, t] = active_t.float()
+            obs, reward, terminated = envs.step(env_action.reshape(-1, act_dim).double().cpu().numpy(), active)
+            rewards[:, t] = torch.from_numpy(reward).to(device=device, dtype=torch.float32).view(num_tasks, per_task)
+            active = active & ~terminated
+            if not active.any():
+                break
+        return Episodes(observations, actions, rewards * mask, mask, log_probs * mask).validate()
+
+    def close(self) -> None:
+        self._batch.close()

@@ -1,0 +1,153 @@
+"""Meta-training, top to bottom: sample tasks, adapt, sample again, take a TRPO step, log, checkpoint.
+
+Randomness is derived per meta-batch from ``(seed, batch)``, so a run resumed at batch k draws exactly what
+an uninterrupted run draws there: a checkpoint needs only the parameters and the batch index.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from maml_rl.baseline import compute_advantages
+from maml_rl.config import Config, save_config, to_dict
+from maml_rl.metalearner import MAMLTRPO, TRPOSettings
+from maml_rl.policies import Policy, build_policy
+from maml_rl.runlog import CHECKPOINT, CONFIG, RunLog, load_checkpoint, save_checkpoint, truncate_metrics
+from maml_rl.sampler import Sampler
+
+TRAIN_STREAM, EVAL_STREAM = 0, 1
+"""Separate random streams: evaluation tasks never coincide with training tasks of the same seed."""
+
+
+class RunFolderError(RuntimeError):
+    """The output folder cannot be used as asked (exists without --resume, nothing to resume, …)."""
+
+
+def batch_rng(seed: int, stream: int, batch: int) -> np.random.Generator:
+    """The generator of one meta-batch: tasks, environment resets and action noise all come from it."""
+    return np.random.default_rng([seed, stream, batch])
+
+
+def trpo_settings(config: Config) -> TRPOSettings:
+    return TRPOSettings(
+        fast_lr=config.fast_lr,
+        num_steps=config.num_steps,
+        first_order=config.first_order,
+        max_kl=config.max_kl,
+        cg_iters=config.cg_iters,
+        cg_damping=config.cg_damping,
+        ls_max_steps=config.ls_max_steps,
+        ls_backtrack_ratio=config.ls_backtrack_ratio,
+    )
+
+
+@dataclass
+class Experiment:
+    """The objects a run is made of, built from its config."""
+
+    config: Config
+    sampler: Sampler
+    policy: Policy
+    learner: MAMLTRPO
+
+    @classmethod
+    def build(cls, config: Config) -> "Experiment":
+        sampler = Sampler(
+            config.env_name,
+            config.fast_batch_size,
+            config.horizon,
+            config.normalization_scale,
+            config.sampler.backend,
+            config.env_kwargs,
+        )
+        torch.manual_seed(config.seed)  # the initial weights, frozen recurrent ones included
+        policy = build_policy(config.policy, sampler.observation_dim, sampler.action_dim).to(config.device)
+        return cls(config, sampler, policy, MAMLTRPO(policy, trpo_settings(config)))
+
+    def meta_batch(self, batch: int) -> dict[str, Any]:
+        """One meta-batch: returns before/after adaptation, the TRPO step's losses and KL, timings."""
+        cfg, policy, sampler = self.config, self.policy, self.sampler
+        rng = batch_rng(cfg.seed, TRAIN_STREAM, batch)
+        clock = [time.perf_counter()]
+
+        def lap() -> float:
+            clock.append(time.perf_counter())
+            return clock[-1] - clock[-2]
+
+        tasks = sampler.sample_tasks(cfg.meta_batch_size, rng)
+        train = sampler.sample(policy, policy.task_params(len(tasks)), tasks, rng)
+        compute_advantages(train, cfg.gamma, cfg.gae_lambda)
+        t_sample_before = lap()
+        adaptation = self.learner.adapt(train)
+        t_adapt = lap()
+        valid = sampler.sample(policy, {k: v.detach() for k, v in adaptation.params.items()}, tasks, rng)
+        compute_advantages(valid, cfg.gamma, cfg.gae_lambda)
+        t_sample_after = lap()
+        step = self.learner.step(train, valid, adaptation)
+        t_trpo = lap()
+        env_steps = train.env_steps + valid.env_steps
+        seconds = clock[-1] - clock[0]
+        return {
+            "batch": batch,
+            "returns_before": train.returns.mean().item(),
+            "returns_after": valid.returns.mean().item(),
+            **step,
+            "env_steps": env_steps,
+            "seconds": seconds,
+            "env_steps_per_s": env_steps / seconds,
+            "time_sample_before": t_sample_before,
+            "time_adapt": t_adapt,
+            "time_sample_after": t_sample_after,
+            "time_trpo": t_trpo,
+        }
+
+
+def train(config: Config, output_folder: str | Path, resume: bool = False, progress: bool = True) -> Path:
+    """Meta-trains for ``config.num_batches`` meta-batches into ``output_folder``; returns the folder."""
+    folder = Path(output_folder)
+    checkpoint_path = folder / CHECKPOINT
+    start = 0
+    if resume:
+        if not checkpoint_path.exists():
+            raise RunFolderError(f"{folder}: no {CHECKPOINT} to resume from; start a new run without --resume")
+    elif checkpoint_path.exists():
+        raise RunFolderError(
+            f"{folder} already holds a run; pass --resume to continue it or choose another --output-folder"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+
+    experiment = Experiment.build(config)
+    if resume:
+        state = load_checkpoint(checkpoint_path, map_location=config.device)
+        experiment.policy.load_state_dict(state["policy"])
+        start = int(state["batch"]) + 1
+        truncate_metrics(folder, start)
+    save_config(config, folder / CONFIG)
+
+    log = RunLog(folder)
+    bar = tqdm(range(start, config.num_batches), initial=start, total=config.num_batches, disable=not progress,
+               desc="meta-batch", unit="batch", dynamic_ncols=True)
+    try:
+        for batch in bar:
+            metrics = experiment.meta_batch(batch)
+            log.write(metrics)
+            save_checkpoint(
+                checkpoint_path,
+                {"policy": experiment.policy.state_dict(), "batch": batch, "config": to_dict(config)},
+            )
+            bar.set_postfix(
+                before=f"{metrics['returns_before']:.2f}",
+                after=f"{metrics['returns_after']:.2f}",
+                steps_per_s=f"{metrics['env_steps_per_s']:.0f}",
+            )
+    finally:
+        log.close()
+        experiment.sampler.close()
+    return folder
