@@ -120,7 +120,8 @@ class Sampler:
             active = active & ~terminated
             if not active.any():
                 break
-        return Episodes(observations, actions, rewards * mask, mask, log_probs * mask).validate()
+        valid = mask.unsqueeze(-1)
+        return Episodes(observations * valid, actions * valid, rewards * mask, mask, log_probs * mask).validate()
 
     def close(self) -> None:
         self._batch.close()

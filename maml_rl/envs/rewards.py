@@ -22,8 +22,8 @@ ANT_SURVIVE_REWARD = 0.05
 
 
 def control_cost(action: np.ndarray, weight: float) -> np.ndarray:
-    """``weight × Σ action²`` over the last axis."""
-    return weight * np.sum(np.square(action), axis=-1)
+    """``weight × Σ action²`` over the last axis, in float64 whatever the action's dtype."""
+    return weight * np.sum(np.square(np.asarray(action, dtype=np.float64)), axis=-1)
 
 
 def direction_forward(x_velocity: np.ndarray, direction: np.ndarray) -> np.ndarray:

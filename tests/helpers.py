@@ -1,0 +1,34 @@
+"""Synthetic episodes and tiny policies for tests that need no simulator."""
+
+from __future__ import annotations
+
+import torch
+
+from maml_rl.baseline import compute_advantages
+from maml_rl.episodes import Episodes
+from maml_rl.policies import GaussianMLPPolicy, GaussianRNNPolicy, gaussian_log_prob
+
+
+def tiny_policy(kind: str, obs_dim: int = 3, act_dim: int = 2, seed: int = 0, **kwargs) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    if kind == "mlp":
+        return GaussianMLPPolicy(obs_dim, act_dim, hidden_sizes=(5, 4), **kwargs)
+    return GaussianRNNPolicy(obs_dim, act_dim, hidden_sizes=(5, 4), **kwargs)
+
+
+def synthetic_episodes(policy, tasks: int = 3, steps: int = 6, episodes: int = 4, seed: int = 0,
+                       dtype=torch.float64, lengths: torch.Tensor | None = None) -> Episodes:
+    """Episodes with actions drawn from ``policy`` (so log-probs are consistent) and random rewards."""
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.randn(tasks, steps, episodes, policy.obs_dim, generator=g, dtype=dtype)
+    if lengths is None:
+        lengths = torch.randint(steps // 2, steps + 1, (tasks, episodes), generator=g)
+    mask = (torch.arange(steps).view(1, steps, 1) < lengths.unsqueeze(1)).to(dtype)
+    obs = obs * mask.unsqueeze(-1)
+    with torch.no_grad():
+        mean, log_std = policy.sequence(obs, policy.task_params(tasks))
+        actions = mean + log_std.exp() * torch.randn(mean.shape, generator=g, dtype=dtype)
+        log_probs = gaussian_log_prob(actions, mean, log_std)
+    rewards = torch.randn(tasks, steps, episodes, generator=g, dtype=dtype) * mask
+    episodes_ = Episodes(obs, actions, rewards, mask, log_probs * mask).validate()
+    return compute_advantages(episodes_, gamma=0.9, gae_lambda=0.95)

@@ -1,0 +1,115 @@
+"""Exactness of the meta-learner's derivatives, on tiny float64 policies and synthetic episodes."""
+
+import pytest
+import torch
+
+from helpers import synthetic_episodes, tiny_policy
+from maml_rl.metalearner import MAMLTRPO, TRPOSettings, adapt, surrogate_and_kl
+from maml_rl.optim import flatten, unflatten
+from maml_rl.policies.base import gaussian_kl
+from maml_rl.episodes import masked_mean
+
+TASKS = 3
+
+
+def _setup(kind, num_steps=1, first_order=False, fast_lr=0.5, **policy_kwargs):
+    policy = tiny_policy(kind, **policy_kwargs).double()
+    train = synthetic_episodes(policy, tasks=TASKS, seed=1)
+    valid = synthetic_episodes(policy, tasks=TASKS, seed=2)
+    settings = TRPOSettings(fast_lr=fast_lr, num_steps=num_steps, first_order=first_order, cg_damping=1e-3)
+    return policy, train, valid, MAMLTRPO(policy, settings)
+
+
+def _post_adaptation(policy, learner, train, valid, theta_flat, old=None):
+    """Mean surrogate loss and KL to ``old`` after adapting from the flat parameter vector."""
+    like = policy.meta_params()
+    s = learner.settings
+    if not theta_flat.requires_grad:  # the inner step differentiates with respect to it
+        theta_flat = theta_flat.clone().requires_grad_()
+    params = policy.task_params(TASKS, unflatten(theta_flat, like))
+    adapted = adapt(policy, params, train, s.fast_lr, s.num_steps, s.first_order).params
+    if old is None:
+        with torch.no_grad():
+            old = policy.sequence(valid.observations, {k: v.detach() for k, v in adapted.items()})
+    loss, kl = surrogate_and_kl(policy, adapted, valid, *old)
+    return loss.mean(), kl.mean(), old
+
+
+@pytest.mark.parametrize("kind,num_steps", [("mlp", 1), ("mlp", 2), ("rnn", 1), ("rnn", 2)])
+def test_fisher_vector_products_equal_explicit_hessian_of_kl(kind, num_steps):
+    policy, train, valid, learner = _setup(kind, num_steps)
+    theta0 = flatten(policy.meta_params()).detach()
+    _, _, old = _post_adaptation(policy, learner, train, valid, theta0)
+    kl_of = lambda th: _post_adaptation(policy, learner, train, valid, th, old)[1]  # noqa: E731
+    hessian = torch.autograd.functional.hessian(kl_of, theta0)
+    v = torch.randn(theta0.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    expected = hessian @ v + learner.settings.cg_damping * v
+
+    adaptation = learner.adapt(train)
+    theta = policy.meta_params()
+    with torch.no_grad():
+        old_mean, old_log_std = policy.sequence(valid.observations, {k: p.detach() for k, p in adaptation.params.items()})
+    _, kl = surrogate_and_kl(policy, adaptation.params, valid, old_mean, old_log_std)
+    plain = learner.autograd_fvp(kl.mean(), theta)(v)
+    shortcut = learner.jtfj_fvp(adaptation, valid, old_mean, old_log_std)(v)
+    torch.testing.assert_close(plain, expected, rtol=1e-7, atol=1e-9)
+    torch.testing.assert_close(shortcut, expected, rtol=1e-7, atol=1e-9)
+    # the adaptation matters: the Fisher of the un-adapted policy is a different matrix
+    assert not torch.allclose(hessian, _plain_fisher(policy, valid, old), rtol=1e-3, atol=1e-6)
+
+
+def _plain_fisher(policy, valid, old):
+    theta0 = flatten(policy.meta_params()).detach()
+    like = policy.meta_params()
+
+    def kl_of(th):
+        mean, log_std = policy.sequence(valid.observations, policy.task_params(TASKS, unflatten(th, like)))
+        return masked_mean(gaussian_kl(old[0], old[1], mean, log_std), valid.mask).mean()
+
+    return torch.autograd.functional.hessian(kl_of, theta0)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "rnn"])
+def test_second_order_meta_gradient_equals_finite_differences(kind):
+    policy, train, valid, learner = _setup(kind)
+    theta0 = flatten(policy.meta_params()).detach()
+    _, _, old = _post_adaptation(policy, learner, train, valid, theta0)
+    loss_of = lambda th: _post_adaptation(policy, learner, train, valid, th, old)[0]  # noqa: E731
+
+    theta = theta0.clone().requires_grad_()
+    analytic = torch.autograd.grad(loss_of(theta), theta)[0]
+    eps = 1e-6
+    numeric = torch.stack([
+        (loss_of(theta0 + eps * e) - loss_of(theta0 - eps * e)) / (2 * eps)
+        for e in torch.eye(len(theta0), dtype=torch.float64)
+    ]).detach()
+    torch.testing.assert_close(analytic, numeric, rtol=1e-5, atol=1e-7)
+
+    # the first-order approximation drops the inner Hessian term and so differs measurably
+    fo_policy, fo_train, fo_valid, fo_learner = _setup(kind, first_order=True)
+    fo_theta = theta0.clone().requires_grad_()
+    first_order = torch.autograd.grad(_post_adaptation(fo_policy, fo_learner, fo_train, fo_valid, fo_theta, old)[0], fo_theta)[0]
+    relative = (first_order - numeric).norm() / numeric.norm()
+    assert relative > 1e-2, f"first-order gradient unexpectedly equals the second-order one (rel. diff {relative:.2e})"
+
+
+def test_trpo_step_respects_trust_region_and_lowers_surrogate():
+    policy, train, valid, learner = _setup("mlp")
+    learner = MAMLTRPO(policy, TRPOSettings(fast_lr=0.5, max_kl=1e-3))
+    before = {k: v.detach().clone() for k, v in policy.meta_params().items()}
+    metrics = learner.step(train, valid)
+    assert metrics["accepted"]
+    assert metrics["loss_after"] < metrics["loss_before"]
+    assert 0 < metrics["kl_after"] < 1e-3
+    assert any(not torch.equal(before[k], v) for k, v in policy.meta_params().items())
+
+
+@pytest.mark.parametrize("advantage", [0.0, float("nan")])
+def test_rejected_step_leaves_parameters_untouched(advantage):
+    """No improving direction (zero advantages) or a non-finite one (NaN): nothing changes."""
+    policy, train, valid, learner = _setup("mlp")
+    valid.advantages = torch.full_like(valid.advantages, advantage)
+    before = {k: v.detach().clone() for k, v in policy.meta_params().items()}
+    metrics = learner.step(train, valid)
+    assert not metrics["accepted"]
+    assert all(torch.equal(before[k], v) for k, v in policy.meta_params().items())

@@ -1,0 +1,104 @@
+"""End to end: train.py and test.py on every shipped config with both policies, resume and reproducibility."""
+
+import json
+import runpy
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from conftest import REPO
+
+TIMING_KEYS = {"seconds", "env_steps_per_s", "time_sample_before", "time_adapt", "time_sample_after", "time_trpo"}
+train_main = runpy.run_path(str(REPO / "train.py"))["main"]
+evaluate_main = runpy.run_path(str(REPO / "test.py"))["main"]
+
+
+def tiny_config(tmp_path, name="2d-navigation", **overrides):
+    data = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
+    data.update({"meta-batch-size": 2, "fast-batch-size": 2, "horizon": 5, "num-batches": 1})
+    data["policy"]["hidden-sizes"] = [8, 8]
+    data.update(overrides)
+    path = tmp_path / f"{name}-tiny.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def metrics(folder):
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in rows]
+
+
+@pytest.mark.parametrize("name", ["halfcheetah-dir", "halfcheetah-vel", "ant-dir", "ant-vel", "2d-navigation"])
+@pytest.mark.parametrize("policy", ["mlp", "rnn"])
+def test_train_then_test_every_config(tmp_path, name, policy):
+    run = tmp_path / "run"
+    args = ["--config", str(tiny_config(tmp_path, name)), "--policy", policy, "--output-folder", str(run), "--no-progress"]
+    assert train_main(args) == 0
+    assert {"config.yaml", "checkpoint.pt", "metrics.jsonl"} <= {p.name for p in run.iterdir()}
+    assert any(p.name.startswith("events.out.tfevents") for p in run.iterdir())
+    row = metrics(run)[0]
+    for key in ("batch", "returns_before", "returns_after", "loss_before", "loss_after", "kl_after", "env_steps"):
+        assert key in row
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["policy"]["type"] == policy
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert state["batch"] == 0 and "mean.weight" in state["policy"]
+
+    assert evaluate_main(["--run", str(run), "--num-batches", "2", "--meta-batch-size", "3", "--no-progress"]) == 0
+    results = np.load(run / "results.npz")
+    assert results["train_returns"].shape == results["valid_returns"].shape == (6, 2)
+    assert results["tasks"].shape[0] == 6
+
+
+def test_scripts_run_as_commands_with_a_progress_bar(tmp_path):
+    run = tmp_path / "run"
+    done = subprocess.run([sys.executable, str(REPO / "train.py"), "--config", str(tiny_config(tmp_path)),
+                           "--output-folder", str(run)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "meta-batch" in done.stderr and "after=" in done.stderr
+    done = subprocess.run([sys.executable, str(REPO / "test.py"), "--run", str(run), "--num-batches", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "before adaptation" in done.stdout and "±" in done.stdout
+
+
+def test_same_seed_same_metrics_and_parameters(tmp_path):
+    config = tiny_config(tmp_path, num_batches=2)
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for run in runs:
+        assert train_main(["--config", str(config), "--output-folder", str(run), "--no-progress"]) == 0
+    assert metrics(runs[0]) == metrics(runs[1])
+    a, b = (torch.load(r / "checkpoint.pt", weights_only=True)["policy"] for r in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    other = tmp_path / "c"
+    assert train_main(["--config", str(config), "--output-folder", str(other), "--seed", "2", "--no-progress"]) == 0
+    assert metrics(other) != metrics(runs[0])
+
+
+@pytest.mark.parametrize("policy", ["mlp", "rnn"])
+def test_resume_continues_exactly(tmp_path, policy):
+    config = tiny_config(tmp_path, num_batches=3)
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert train_main(["--config", str(config), "--policy", policy, "--output-folder", str(whole), "--no-progress"]) == 0
+    assert train_main(["--config", str(config), "--policy", policy, "--output-folder", str(parts),
+                       "--num-batches", "2", "--no-progress"]) == 0
+    assert train_main(["--output-folder", str(parts), "--resume", "--num-batches", "3", "--no-progress"]) == 0
+    assert metrics(parts) == metrics(whole)
+    a, b = (torch.load(r / "checkpoint.pt", weights_only=True)["policy"] for r in (whole, parts))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_refuses_to_overwrite_a_run_and_reports_bad_input(tmp_path, capsys):
+    config = tiny_config(tmp_path)
+    run = tmp_path / "run"
+    assert train_main(["--config", str(config), "--output-folder", str(run), "--no-progress"]) == 0
+    assert train_main(["--config", str(config), "--output-folder", str(run), "--no-progress"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert train_main(["--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "no such config file" in capsys.readouterr().err
+    assert evaluate_main(["--run", str(tmp_path)]) == 2
+    assert "no config.yaml" in capsys.readouterr().err
