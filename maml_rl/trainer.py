@@ -83,13 +83,13 @@ class Experiment:
 
         tasks = sampler.sample_tasks(cfg.meta_batch_size, rng)
         train = sampler.sample(policy, policy.task_params(len(tasks)), tasks, rng)
-        compute_advantages(train, cfg.gamma, cfg.gae_lambda)
         t_sample_before = lap()
+        compute_advantages(train, cfg.gamma, cfg.gae_lambda)
         adaptation = self.learner.adapt(train)
         t_adapt = lap()
         valid = sampler.sample(policy, {k: v.detach() for k, v in adaptation.params.items()}, tasks, rng)
-        compute_advantages(valid, cfg.gamma, cfg.gae_lambda)
         t_sample_after = lap()
+        compute_advantages(valid, cfg.gamma, cfg.gae_lambda)
         step = self.learner.step(train, valid, adaptation)
         t_trpo = lap()
         env_steps = train.env_steps + valid.env_steps
@@ -103,9 +103,9 @@ class Experiment:
             "seconds": seconds,
             "env_steps_per_s": env_steps / seconds,
             "time_sample_before": t_sample_before,
-            "time_adapt": t_adapt,
+            "time_adapt": t_adapt,  # advantages of the train episodes and the inner loop
             "time_sample_after": t_sample_after,
-            "time_trpo": t_trpo,
+            "time_trpo": t_trpo,  # advantages of the valid episodes and the TRPO step
         }
 
 
