@@ -76,10 +76,6 @@ class Episodes:
         """Environment steps actually taken (valid steps)."""
         return int(self.mask.sum().item())
 
-    def to(self, device: torch.device | str) -> "Episodes":
-        moved = {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in self.__dict__.items()}
-        return Episodes(**moved)
-
 
 def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     """Mean of ``x`` over valid steps, per task: reduces every axis after the first."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -46,27 +47,19 @@ class Sampler:
     ) -> None:
         self.env_id, self.episodes_per_task, self.horizon = env_id, episodes_per_task, horizon
         self.normalization_scale, self.backend, self.env_kwargs = normalization_scale, backend, env_kwargs or {}
-        self._batch: TaskBatch = make_task_batch(env_id, episodes_per_task, backend, self.env_kwargs)
-
-    @property
-    def family(self):
-        """An environment of the task family (for ``sample_tasks`` and the spaces)."""
-        return self._batch.family
-
-    @property
-    def observation_dim(self) -> int:
-        return self._batch.observation_dim
-
-    @property
-    def action_dim(self) -> int:
-        return len(self._batch.action_low)
+        self.family = gym.make(env_id, **self.env_kwargs).unwrapped
+        """An environment of the task family: ``sample_tasks`` and the spaces."""
+        self.observation_dim = int(np.prod(self.family.observation_space.shape))
+        self.action_dim = int(np.prod(self.family.action_space.shape))
+        self._batch: TaskBatch | None = None
 
     def sample_tasks(self, num_tasks: int, rng: np.random.Generator) -> list[Task]:
         return self.family.sample_tasks(num_tasks, rng)
 
     def _batch_for(self, num_slots: int) -> TaskBatch:
-        if self._batch.num_envs != num_slots:
-            self._batch.close()
+        """The task batch of ``num_slots`` slots, made on first use and remade only if the size changes."""
+        if self._batch is None or self._batch.num_envs != num_slots:
+            self.close()
             self._batch = make_task_batch(self.env_id, num_slots, self.backend, self.env_kwargs)
         return self._batch
 
@@ -124,4 +117,6 @@ class Sampler:
         return Episodes(observations * valid, actions * valid, rewards * mask, mask, log_probs * mask).validate()
 
     def close(self) -> None:
-        self._batch.close()
+        if self._batch is not None:
+            self._batch.close()
+            self._batch = None
