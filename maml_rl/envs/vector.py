@@ -110,8 +110,18 @@ class Navigation2DBatch(TaskBatch):
         return obs, reward, terminated
 
 
+def _mujoco_batch(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> TaskBatch:
+    from maml_rl.envs.batched_mujoco import make_mujoco_batch  # imported on use: it builds on this module
+
+    return make_mujoco_batch(env_id, num_envs, env_kwargs)
+
+
 BATCHED_BACKENDS: dict[str, Callable[..., TaskBatch]] = {
     "2DNavigation-v0": Navigation2DBatch,
+    "HalfCheetahDir-v0": _mujoco_batch,
+    "HalfCheetahVel-v0": _mujoco_batch,
+    "AntDir-v0": _mujoco_batch,
+    "AntVel-v0": _mujoco_batch,
 }
 """Environments with a batched array backend; the others use :class:`GymnasiumTaskBatch`."""
 
