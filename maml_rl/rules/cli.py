@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 
 from .config import RULE_NAMES, ConfigError, load_config, with_overrides
 from .data import DataError
+from .meta import TrainingError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +58,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ConfigError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except TrainingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     paths = write_plots(results, out)

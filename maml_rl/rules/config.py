@@ -69,7 +69,7 @@ class MetaConfig:
     n_steps: int = 512  # PPO rollout length
     batch_size: int = 128  # PPO minibatch size
     n_epochs: int = 10  # PPO optimisation epochs per rollout
-    learning_rate: float = 3.0e-4  # PPO Adam step size
+    learning_rate: float = 3.0e-4  # PPO Adam step size; scale it ~1/P for P weights (the ratio sums P dims)
     gamma: float = 0.99  # discount
     net_arch: tuple[int, ...] = (64, 64)  # hidden widths of policy and value networks
     normalize_reward: bool = True  # divide rewards by a running return std (SB3 VecNormalize)

@@ -183,15 +183,17 @@ def mnist(task: TaskConfig, seed: int, dtype: torch.dtype = torch.float32, label
         from sklearn.datasets import load_digits
 
         digits = load_digits()
-        if task.n_train + task.n_test > len(digits.target):
-            raise DataError(f"sklearn's digits have {len(digits.target)} samples; task.n_train + task.n_test = "
-                            f"{task.n_train + task.n_test}. Lower them or set task.mnist_dir / MNIST_DIR")
-        order = rng.permutation(len(digits.target))
-        tr, te = order[: task.n_train], order[task.n_train: task.n_train + task.n_test]
+        n_all = len(digits.target)
+        if task.n_train >= n_all:
+            raise DataError(f"sklearn's digits have {n_all} samples, task.n_train = {task.n_train} leaves none "
+                            f"for testing. Lower it or set task.mnist_dir / MNIST_DIR")
+        n_test = min(task.n_test, n_all - task.n_train)  # the 1797 digits cannot always fill the test set asked
+        order = rng.permutation(n_all)
+        tr, te = order[: task.n_train], order[task.n_train: task.n_train + n_test]
         x_all, y_all = digits.data.astype(np.float64), digits.target.astype(np.int64)
         x_tr, y_tr, x_te, y_te = x_all[tr], y_all[tr], x_all[te], y_all[te]
         source = (f"scikit-learn's bundled 8x8 digits, NOT MNIST (no MNIST folder given) "
-                  f"({task.n_train} train / {task.n_test} test samples)")
+                  f"({task.n_train} train / {n_test} test samples)")
     if label_permutation:
         perm = rng.permutation(10)
         y_tr, y_te = perm[y_tr], perm[y_te]

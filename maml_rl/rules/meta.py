@@ -27,6 +27,10 @@ from .network import Weights, flatten, forward, loss_fn, unflatten
 from .updates import Rule
 
 
+class TrainingError(RuntimeError):
+    """Training of the meta-learned rule failed in a way a hyperparameter can fix; the message says which."""
+
+
 class WeightEnv(gym.Env):
     """Training a base network as an MDP whose state is its weights (see the module docstring)."""
 
@@ -124,5 +128,14 @@ def train_ppo(data: Dataset, init: Callable[[np.random.Generator], Weights], cfg
     model = PPO("MlpPolicy", venv, n_steps=cfg.n_steps, batch_size=batch, n_epochs=cfg.n_epochs,
                 learning_rate=cfg.learning_rate, gamma=cfg.gamma, seed=seed, device="cpu", verbose=0,
                 policy_kwargs={"net_arch": list(cfg.net_arch)})
-    model.learn(total_timesteps=cfg.total_timesteps, callback=_Progress())
+    try:
+        model.learn(total_timesteps=cfg.total_timesteps, callback=_Progress())
+    except ValueError as exc:
+        if "invalid values" not in str(exc):
+            raise
+        # The PPO ratio exp(sum over P action dims of log-prob changes) overflows when Adam moves every output
+        # weight by ~learning_rate at once; the sum grows with P, so large networks need a smaller step.
+        raise TrainingError(f"PPO diverged (NaN in the policy) with {env.action_space.shape[0]} action dims; "
+                            f"lower meta.learning_rate (now {cfg.learning_rate:g}), e.g. to "
+                            f"{cfg.learning_rate / 10:g}") from None
     return model, env

@@ -96,6 +96,8 @@ def test_digits_fallback_says_so(monkeypatch):
     d = mnist(task, seed=0)
     assert "8x8 digits" in d.source and "NOT MNIST" in d.source
     assert d.x_train.shape == (100, 10) and d.x_test.shape == (50, 10)
+    big = mnist(TaskConfig(name="mnist", n_train=512, n_test=5000, input_dim=10, hidden_dim=8, output_dim=10), 0)
+    assert big.x_test.shape == (1797 - 512, 10) and "1285 test samples" in big.source
     held = mnist(task, seed=0, label_permutation=True)
     assert "permuted" in held.source and not torch.equal(held.y_train, d.y_train)
 
