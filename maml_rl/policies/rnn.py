@@ -58,6 +58,24 @@ CELLS: dict[str, Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]] = {
 }
 
 
+class _StackSteps(torch.autograd.Function):
+    """``torch.stack(steps, 1)`` whose backward is one ``unbind`` (PyTorch's own backward of stack selects each
+    step, and the backward of those selects allocates a full-size zero tensor per step: quadratic in T)."""
+
+    @staticmethod
+    def forward(ctx, *steps: Tensor) -> Tensor:
+        return torch.stack(steps, 1)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, ...]:
+        return grad.unbind(1)  # differentiable: its own backward is a single stack
+
+
+def stack_steps(steps: list[Tensor]) -> Tensor:
+    """Stacks per-time-step tensors along axis 1, with a backward linear in the number of steps."""
+    return _StackSteps.apply(*steps)
+
+
 class RecurrentLayer(nn.Module):
     """One recurrent cell's weights, named as PyTorch's cells name them (``weight_ih``, ``bias_hh``, …)."""
 
@@ -115,7 +133,7 @@ class GaussianRNNPolicy(Policy):
         return tuple(torch.zeros(num_tasks, batch, layer.state_size, device=device) for layer in self.cells)
 
     def _output(self, state: Tensor, layer: RecurrentLayer) -> Tensor:
-        return state[..., : layer.hidden_size]
+        return state[..., : layer.hidden_size] if layer.state_size != layer.hidden_size else state
 
     def _mean_step(self, obs: Tensor, params: Params, hidden: Hidden) -> tuple[Tensor, Hidden]:
         x, new_hidden = obs, []
@@ -136,9 +154,11 @@ class GaussianRNNPolicy(Policy):
             w_hh, b_hh = self._recurrent(params, i)
             state = obs.new_zeros(tasks, episodes, layer.state_size)
             outputs = []
-            for t in range(steps):
-                state = self.cell_fn(x_proj[:, t], state, w_hh, b_hh)
+            # unbind, not x_proj[:, t]: the backward of one unbind is one stack, that of T selects is T
+            # full-size zero tensors (quadratic in T)
+            for x_t in x_proj.unbind(1):
+                state = self.cell_fn(x_t, state, w_hh, b_hh)
                 outputs.append(self._output(state, layer))
-            x = torch.stack(outputs, 1).reshape(tasks, steps * episodes, -1)
+            x = stack_steps(outputs).reshape(tasks, steps * episodes, -1)
         mean = linear(x, params["mean.weight"], params["mean.bias"])
         return mean.reshape(tasks, steps, episodes, -1)
