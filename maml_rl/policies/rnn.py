@@ -24,14 +24,14 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from maml_rl.policies.base import Hidden, Params, Policy, linear
+from maml_rl.policies.base import Hidden, Params, Policy, linear, tanh
 
 CELL_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 
 def rnn_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
     """Elman cell, given the input projection ``W_ih x + b_ih``; ``h`` is the previous hidden state."""
-    return torch.tanh(x_proj + linear(h, w_hh, b_hh))
+    return tanh(x_proj + linear(h, w_hh, b_hh))
 
 
 def gru_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
@@ -39,7 +39,7 @@ def gru_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
     xr, xz, xn = x_proj.chunk(3, -1)
     hr, hz, hn = linear(h, w_hh, b_hh).chunk(3, -1)
     r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-    n = torch.tanh(xn + r * hn)
+    n = tanh(xn + r * hn)
     return (1 - z) * n + z * h
 
 
@@ -47,8 +47,8 @@ def lstm_cell(x_proj: Tensor, hc: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
     """LSTM cell (PyTorch's gate order i, f, g, o); the state is ``[h, c]`` concatenated on the last axis."""
     h, c = hc.chunk(2, -1)
     i, f, g, o = (x_proj + linear(h, w_hh, b_hh)).chunk(4, -1)
-    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    return torch.cat([torch.sigmoid(o) * torch.tanh(c), c], -1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * tanh(g)
+    return torch.cat([torch.sigmoid(o) * tanh(c), c], -1)
 
 
 CELLS: dict[str, Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]] = {
