@@ -1,26 +1,30 @@
-"""Batched MuJoCo physics for the HalfCheetah and Ant task families: every slot advanced in one C call.
+"""Batched MuJoCo physics for the HalfCheetah and Ant task families: all slots stepped by one C call.
 
 All ``tasks × episodes`` slots are simulations of one :class:`~mujoco.MjModel` held by MuJoCo's batch API
-(``mujoco/mjbatch.h``, new in MuJoCo 4.0), which steps them on its own thread pool (one thread per CPU)
-with the GIL released. Observations, rewards and terminations are NumPy array operations over all slots,
-using the reward functions of :mod:`maml_rl.envs.rewards` and the task classes' ``forward_term``. The
-results equal the gymnasium environments' exactly (``tests/test_batched_physics.py``).
+(``mujoco/mjbatch.h``, new in MuJoCo 4.0), which steps them on its own thread pool (one thread per CPU the
+process may use) with the GIL released. Observations, rewards and terminations are NumPy array operations
+over all slots, using the reward functions of :mod:`maml_rl.envs.rewards` and the task classes'
+``forward_term``. The results equal the gymnasium environments' exactly (``tests/test_batched_physics.py``).
 
-Why the batch API rather than ``mujoco.rollout`` (measured equally fast: within the noise of the same run):
+Why the batch API rather than ``mujoco.rollout``, which steps as fast on an otherwise idle machine:
 
-* **Warm start.** ``rollout`` starts every call from an ``mjSTATE_FULLPHYSICS`` state, which leaves out
-  ``qacc_warmstart``; the constraint solver then starts elsewhere than a persistent ``MjData`` (gymnasium)
-  does, and contact-rich trajectories (Ant) drift apart. A batch keeps each simulation's
-  ``mjSTATE_INTEGRATION`` state, warm start included, between calls.
+* **Warm start.** ``rollout`` takes and returns ``mjSTATE_FULLPHYSICS`` states, which leave out
+  ``qacc_warmstart``, so each call's constraint solver starts elsewhere than a persistent ``MjData``
+  (gymnasium) does, and trajectories with contacts drift apart (HalfCheetah's ``qpos`` by ~1e-2 within 100
+  steps). A batch keeps each simulation's ``mjSTATE_INTEGRATION`` state, warm start included.
 * **Ant's contact forces.** gymnasium calls ``mj_rnePostConstraint`` after ``mj_step`` to fill ``cfrc_ext``.
   Ant-v5 integrates with RK4, so at that point ``MjData`` holds the contacts and constraint forces of the last
   Runge-Kutta stage. A force sensor in the model would make ``mj_step`` compute ``cfrc_ext`` itself, but at the
   start of the last substep (before the RK stages), which differs from gymnasium's by up to ~100 N. A
   *persistent* batch (one ``MjData`` per simulation) keeps the stage data, and ``mjb_apply`` runs
   ``mj_rnePostConstraint`` on every simulation's ``MjData`` on the same thread pool, as gymnasium does:
-  bit-identical, and cheap next to the four RK4 stages of each substep.
+  bit-identical, and cheap next to the four RK4 stages of each substep. (``mjb_apply`` does not refresh the
+  batch's copied-out fields, so an ``mjb_forward`` that computes nothing follows it.)
 * ``mujoco.batch.Batch``, the Python wrapper of that API, does not expose ``mjb_apply``, so this module calls
   the C API through :mod:`ctypes`, which releases the GIL during each call.
+
+One cost: a batch call splits its simulations evenly among its threads, while ``rollout`` hands out small
+chunks, so when another process keeps one core busy a batch call waits for the slower thread.
 """
 
 from __future__ import annotations
@@ -167,6 +171,14 @@ class MjBatch:
         raise RuntimeError(f"MuJoCo raised in {failed} simulation(s) {sims[:5].tolist()}; simulation {first}: {message}")
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on; MuJoCo's default (the machine's logical CPUs) can exceed it in a container."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _array(address: int, shape: tuple[int, ...], dtype: type) -> np.ndarray:
     ctype = np.ctypeslib.as_ctypes_type(dtype)
     return np.ctypeslib.as_array(ctypes.cast(address, ctypes.POINTER(ctype)), shape=shape)
@@ -197,12 +209,14 @@ class MujocoTaskBatch(TaskBatch):
         self.frame_skip = int(self.family.frame_skip)
         self.dt = float(self.family.dt)
         self.forward_term = type(self.family).forward_term
-        self.batch = MjBatch(self.model, num_envs, persistent=self.needs_contact_forces)
+        self.batch = MjBatch(self.model, num_envs, nthread=usable_cpus(), persistent=self.needs_contact_forces)
         self.qpos = self.batch.component(mujoco.mjtState.mjSTATE_QPOS)
         self.qvel = self.batch.component(mujoco.mjtState.mjSTATE_QVEL)
         self.ctrl = self.batch.component(mujoco.mjtState.mjSTATE_CTRL)
         self.task_values = np.zeros(num_envs)
         self._x_last = np.zeros(num_envs)  # x position after the last reset or step, per slot
+        # run by mjb_apply as an mjfBatchFunc(m, d, sim, arg): C calling conventions leave the extra two
+        # arguments to the caller, so mj_rnePostConstraint(m, d) can be passed as it is
         self._rne_post_constraint = ctypes.cast(_lib().mj_rnePostConstraint, ctypes.c_void_p)
 
     def reset(self, tasks: Sequence[Task], seeds: Sequence[int]) -> np.ndarray:
