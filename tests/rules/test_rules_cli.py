@@ -13,17 +13,7 @@ from maml_rl.rules.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 
-TINY = """
-task: {name: teacher-student, n_train: 32, n_test: 16, input_dim: 3, hidden_dim: 6, output_dim: 2}
-epochs: 40
-log_every: 10
-rules: [sgd, wp, np, meta]
-sgd: {lr: 0.05}
-wp: {lr: 0.005, sigma: 1.0e-3, perturbations: 2}
-np: {lr: 0.005, sigma: 1.0e-3, perturbations: 2}
-meta: {action: weights, total_timesteps: 128, n_steps: 64, batch_size: 32, n_epochs: 2, net_arch: [16],
-       episode_length: 8}
-"""
+TINY = (REPO / "configs/rules/tiny.yaml").read_text()
 
 
 @pytest.fixture
