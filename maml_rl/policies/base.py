@@ -19,14 +19,31 @@ from torch import Tensor, nn
 Params = dict[str, Tensor]
 Hidden = tuple[Tensor, ...]
 
-def tanh(x: Tensor) -> Tensor:
-    """tanh(x) as 2·sigmoid(2x) − 1 (absolute error ~1e-7 in float32).
+class _Tanh(torch.autograd.Function):
+    """tanh with a faster forward kernel and PyTorch's own (fused, twice differentiable) backward.
 
     On CPU, PyTorch's sigmoid kernel is several times faster than its tanh kernel (measured 4 ms vs 28 ms on
-    5M float32 values, 0.03 ms vs 0.25 ms on the 51k of one RNN step), and the policies apply tanh to every
-    hidden unit of every sample, in the forward pass and twice more in the second-order backward passes.
+    5M float32 values, 0.03 ms vs 0.25 ms on the 51k of one RNN step), so the forward computes
+    tanh(x) = 2·sigmoid(2x) − 1 (absolute error ~1e-7 in float32). The backward is ``tanh_backward``, one fused
+    kernel written in terms of the output, whose own derivative flows back through the saved output: exact to
+    any order, and cheaper in the second-order passes than differentiating the sigmoid expression.
     """
-    return torch.sigmoid(2 * x) * 2 - 1
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        y = torch.sigmoid(2 * x).mul_(2).sub_(1)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (y,) = ctx.saved_tensors
+        return torch.ops.aten.tanh_backward(grad, y)
+
+
+def tanh(x: Tensor) -> Tensor:
+    """The hyperbolic tangent of the policies (see :class:`_Tanh` for why not ``torch.tanh``)."""
+    return _Tanh.apply(x)
 
 
 NONLINEARITIES = {"tanh": tanh, "relu": torch.relu, "elu": nn.functional.elu}
