@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from maml_rl.cli import set_threads
+from maml_rl.cli import add_threads_flag, check_threads
 from maml_rl.config import ConfigError
 from maml_rl.evaluation import RESULTS, RunError, evaluate, load_run, mean_confidence_interval, save_results
 
@@ -23,9 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, help="seed of the evaluation tasks (default: the run's seed; "
                         "evaluation tasks are drawn from a stream separate from training)")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="device of the policy (default: the run's)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads (default: 1; tiny per-step tensors run fastest on one, and "
-                             "parallel runs on a small machine do not oversubscribe it)")
+    add_threads_flag(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser.parse_args(argv)
 
@@ -33,10 +31,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        set_threads(args.threads)
+        threads = check_threads(args.threads)
         if args.num_batches < 1:
             raise ConfigError(f"--num-batches must be >= 1, got {args.num_batches}")
         experiment = load_run(args.run, device=args.device, meta_batch_size=args.meta_batch_size)
+        experiment.learner_threads = threads or experiment.learner_threads
         seed = experiment.config.seed if args.seed is None else args.seed
         result = evaluate(experiment, args.num_batches, seed, progress=not args.no_progress)
     except (ConfigError, RunError) as e:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from maml_rl.cli import set_threads
+from maml_rl.cli import add_threads_flag, check_threads
 from maml_rl.config import Config, ConfigError, config_help, load_config
 from maml_rl.runlog import CONFIG
 from maml_rl.trainer import RunFolderError, train
@@ -35,9 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --output-folder from its last complete meta-batch "
                              "(only --num-batches and --device may change)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads (default: 1; tiny per-step tensors run fastest on one, and "
-                             "parallel runs on a small machine do not oversubscribe it)")
+    add_threads_flag(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser.parse_args(argv)
 
@@ -63,7 +61,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, Path]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        set_threads(args.threads)
+        threads = check_threads(args.threads)
         config, folder = resolve_config(args)
         if config.device == "cuda":
             import torch
@@ -71,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             if not torch.cuda.is_available():
                 raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu")
         print(f"run folder: {folder}", file=sys.stderr)
-        train(config, folder, resume=args.resume, progress=not args.no_progress)
+        train(config, folder, resume=args.resume, progress=not args.no_progress, threads=threads)
     except (ConfigError, RunFolderError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -23,9 +23,9 @@ import mujoco
 import numpy as np
 from mujoco import rollout
 
-from maml_rl.cli import set_threads
+from maml_rl.cli import add_threads_flag, check_threads
 from maml_rl.config import Config, ConfigError, load_config
-from maml_rl.trainer import Experiment
+from maml_rl.trainer import Experiment, usable_cores
 
 PHASES = ("time_sample_before", "time_adapt", "time_sample_after", "time_trpo")
 
@@ -54,9 +54,10 @@ def raw_mujoco_steps_per_s(model: mujoco.MjModel, num_sims: int, frame_skip: int
     return num_sims * horizon / seconds
 
 
-def run_benchmark(config: Config, batches: int, progress: bool = False) -> dict[str, Any]:
+def run_benchmark(config: Config, batches: int, progress: bool = False, threads: int | None = None) -> dict[str, Any]:
     """Measures (a), (b) and (c) for ``config``; returns the numbers and their ratios."""
     experiment = Experiment.build(config)
+    experiment.learner_threads = threads or experiment.learner_threads
     family = experiment.sampler.family
     if not hasattr(family, "model"):
         raise ConfigError(f"{config.env_name} is not a MuJoCo task: the benchmark compares against raw MuJoCo")
@@ -78,13 +79,14 @@ def run_benchmark(config: Config, batches: int, progress: bool = False) -> dict[
         "config": config.env_name,
         "policy": config.policy.type,
         "device": config.device,
-        "cores": os.cpu_count(),
+        "cores": usable_cores(),
+        "learner_threads": experiment.learner_threads,
         "meta_batches_timed": len(timed),
         "raw_steps_per_s": raw,
         "sampler_steps_per_s": sampler_steps_per_s,
         "sampler_ratio": sampler_steps_per_s / raw,
         "meta_batch_seconds": meta_batch_seconds,
-        "env_steps_per_meta_batch": env_steps_per_meta_batch,
+        "env_steps_per_meta_batch": int(env_steps_per_meta_batch),
         "meta_batch_steps_per_s": whole,
         "meta_batch_ratio": whole / raw,
         "breakdown_seconds": {phase.removeprefix("time_"): median(r[phase] for r in timed) for phase in PHASES},
@@ -115,17 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fast-batch-size", type=int, help="override episodes per task (default: the config's)")
     parser.add_argument("--horizon", type=int, help="override the episode length (default: the config's)")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="device of the policy and learner")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    add_threads_flag(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = parser.parse_args(argv)
     try:
-        set_threads(args.threads)
+        threads = check_threads(args.threads)
         if args.batches < 1:
             raise ConfigError(f"--batches must be >= 1, got {args.batches}")
         config = load_config(args.config).replace(
             policy_type=args.policy, meta_batch_size=args.meta_batch_size, fast_batch_size=args.fast_batch_size,
             horizon=args.horizon, device=args.device)
-        result = run_benchmark(config, args.batches, progress=not args.json)
+        result = run_benchmark(config, args.batches, progress=not args.json, threads=threads)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import torch
+import argparse
 
 from maml_rl.config import ConfigError
 
+THREADS_HELP = ("torch threads of the learner phases (adaptation, TRPO; default: every usable core). Sampling "
+                "always runs torch on one thread while MuJoCo steps on every core. Running several runs at once "
+                "on a small machine? Give each --threads 1.")
 
-def set_threads(threads: int) -> None:
-    """Sets torch's intra-op thread count, rejecting non-positive values."""
-    if threads < 1:
+
+def add_threads_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, help=THREADS_HELP)
+
+
+def check_threads(threads: int | None) -> int | None:
+    """Rejects a non-positive ``--threads``; ``None`` means every usable core."""
+    if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
-    torch.set_num_threads(threads)
+    return threads

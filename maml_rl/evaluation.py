@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from maml_rl.baseline import compute_advantages
 from maml_rl.config import Config, ConfigError, load_config
 from maml_rl.runlog import CHECKPOINT, CONFIG, load_checkpoint
-from maml_rl.trainer import EVAL_STREAM, Experiment, batch_rng
+from maml_rl.trainer import EVAL_STREAM, Experiment, batch_rng, torch_threads
 
 RESULTS = "results.npz"
 
@@ -70,10 +70,13 @@ def evaluate(experiment: Experiment, num_batches: int, seed: int, progress: bool
     for batch in tqdm(range(num_batches), desc="evaluating", unit="batch", disable=not progress):
         rng = batch_rng(seed, EVAL_STREAM, batch)
         batch_tasks = sampler.sample_tasks(cfg.meta_batch_size, rng)
-        train = sampler.sample(policy, policy.task_params(len(batch_tasks)), batch_tasks, rng)
-        compute_advantages(train, cfg.gamma, cfg.gae_lambda)
-        adapted = experiment.learner.adapt(train, create_graph=False).params
-        valid = sampler.sample(policy, {k: v.detach() for k, v in adapted.items()}, batch_tasks, rng)
+        with torch_threads(1):
+            train = sampler.sample(policy, policy.task_params(len(batch_tasks)), batch_tasks, rng)
+        with torch_threads(experiment.learner_threads):
+            compute_advantages(train, cfg.gamma, cfg.gae_lambda)
+            adapted = experiment.learner.adapt(train, create_graph=False).params
+        with torch_threads(1):
+            valid = sampler.sample(policy, {k: v.detach() for k, v in adapted.items()}, batch_tasks, rng)
         tasks.extend(batch_tasks)
         before.append(train.returns.cpu().numpy())
         after.append(valid.returns.cpu().numpy())

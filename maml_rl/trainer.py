@@ -6,8 +6,10 @@ an uninterrupted run draws there: a checkpoint needs only the parameters and the
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,22 @@ TRAIN_STREAM, EVAL_STREAM = 0, 1
 
 class RunFolderError(RuntimeError):
     """The output folder cannot be used as asked (exists without --resume, nothing to resume, …)."""
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@contextmanager
+def torch_threads(threads: int):
+    """Runs the block with ``threads`` torch intra-op threads."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def batch_rng(seed: int, stream: int, batch: int) -> np.random.Generator:
@@ -56,6 +74,8 @@ class Experiment:
     sampler: Sampler
     policy: Policy
     learner: MAMLTRPO
+    learner_threads: int = field(default_factory=usable_cores)
+    """torch threads of the learner phases; sampling runs torch on one thread while MuJoCo uses every core."""
 
     @classmethod
     def build(cls, config: Config) -> "Experiment":
@@ -82,15 +102,19 @@ class Experiment:
             return clock[-1] - clock[-2]
 
         tasks = sampler.sample_tasks(cfg.meta_batch_size, rng)
-        train = sampler.sample(policy, policy.task_params(len(tasks)), tasks, rng)
+        with torch_threads(1):
+            train = sampler.sample(policy, policy.task_params(len(tasks)), tasks, rng)
         t_sample_before = lap()
-        compute_advantages(train, cfg.gamma, cfg.gae_lambda)
-        adaptation = self.learner.adapt(train)
+        with torch_threads(self.learner_threads):
+            compute_advantages(train, cfg.gamma, cfg.gae_lambda)
+            adaptation = self.learner.adapt(train)
         t_adapt = lap()
-        valid = sampler.sample(policy, {k: v.detach() for k, v in adaptation.params.items()}, tasks, rng)
+        with torch_threads(1):
+            valid = sampler.sample(policy, {k: v.detach() for k, v in adaptation.params.items()}, tasks, rng)
         t_sample_after = lap()
-        compute_advantages(valid, cfg.gamma, cfg.gae_lambda)
-        step = self.learner.step(train, valid, adaptation)
+        with torch_threads(self.learner_threads):
+            compute_advantages(valid, cfg.gamma, cfg.gae_lambda)
+            step = self.learner.step(train, valid, adaptation)
         t_trpo = lap()
         env_steps = train.env_steps + valid.env_steps
         seconds = clock[-1] - clock[0]
@@ -109,7 +133,9 @@ class Experiment:
         }
 
 
-def train(config: Config, output_folder: str | Path, resume: bool = False, progress: bool = True) -> Path:
+def train(
+    config: Config, output_folder: str | Path, resume: bool = False, progress: bool = True, threads: int | None = None
+) -> Path:
     """Meta-trains for ``config.num_batches`` meta-batches into ``output_folder``; returns the folder."""
     folder = Path(output_folder)
     checkpoint_path = folder / CHECKPOINT
@@ -124,6 +150,7 @@ def train(config: Config, output_folder: str | Path, resume: bool = False, progr
     folder.mkdir(parents=True, exist_ok=True)
 
     experiment = Experiment.build(config)
+    experiment.learner_threads = threads or usable_cores()
     if resume:
         state = load_checkpoint(checkpoint_path, map_location=config.device)
         experiment.policy.load_state_dict(state["policy"])
