@@ -128,8 +128,8 @@ class MAMLTRPO:
         else:
             fvp = self.jtfj_fvp(adaptation, valid, old_mean, old_log_std)
 
-        stepdir = conjugate_gradient(fvp, grads, s.cg_iters)
-        shs = 0.5 * stepdir.dot(fvp(stepdir))
+        stepdir, h_stepdir = conjugate_gradient(fvp, grads, s.cg_iters)
+        shs = 0.5 * stepdir.dot(h_stepdir)
         rejected = {**metrics, "loss_after": metrics["loss_before"], "kl_after": 0.0, "accepted": False}
         if not (torch.isfinite(stepdir).all() and torch.isfinite(shs) and shs > 0):
             return {**rejected, "ls_steps": 0}

@@ -29,12 +29,15 @@ def unflatten(vector: Tensor, like: Params) -> Params:
 
 def conjugate_gradient(
     matvec: Callable[[Tensor], Tensor], b: Tensor, iterations: int = 10, tolerance: float = 1e-10
-) -> Tensor:
+) -> tuple[Tensor, Tensor]:
     """Approximately solves ``A x = b`` for symmetric positive-definite ``A`` given only ``x ↦ A x``.
 
-    Hestenes & Stiefel 1952; stops early once the squared residual falls below ``tolerance``.
+    Hestenes & Stiefel 1952; stops early once the squared residual falls below ``tolerance``. Returns ``x``
+    and ``A x``, the latter accumulated from the products CG computes anyway (TRPO needs xᵀAx to scale its
+    step, and this saves one more product).
     """
     x = torch.zeros_like(b)
+    ax = torch.zeros_like(b)
     r = b.clone()
     p = b.clone()
     rr = r.dot(r)
@@ -44,8 +47,9 @@ def conjugate_gradient(
         ap = matvec(p)
         alpha = rr / p.dot(ap)
         x = x + alpha * p
+        ax = ax + alpha * ap
         r = r - alpha * ap
         rr_new = r.dot(r)
         p = r + (rr_new / rr) * p
         rr = rr_new
-    return x
+    return x, ax

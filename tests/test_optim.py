@@ -8,8 +8,9 @@ def test_conjugate_gradient_solves_random_spd_system():
     m = torch.randn(20, 20, generator=g, dtype=torch.float64)
     a = m @ m.T + 0.5 * torch.eye(20, dtype=torch.float64)
     b = torch.randn(20, generator=g, dtype=torch.float64)
-    x = conjugate_gradient(lambda v: a @ v, b, iterations=60)
+    x, ax = conjugate_gradient(lambda v: a @ v, b, iterations=60)
     torch.testing.assert_close(x, torch.linalg.solve(a, b), atol=1e-8, rtol=1e-8)
+    torch.testing.assert_close(ax, a @ x, atol=1e-8, rtol=1e-8)
 
 
 def test_conjugate_gradient_few_iterations_is_approximate_but_descends():
@@ -17,7 +18,8 @@ def test_conjugate_gradient_few_iterations_is_approximate_but_descends():
     m = torch.randn(30, 30, generator=g, dtype=torch.float64)
     a = m @ m.T + torch.eye(30, dtype=torch.float64)
     b = torch.randn(30, generator=g, dtype=torch.float64)
-    x = conjugate_gradient(lambda v: a @ v, b, iterations=3)
+    x, ax = conjugate_gradient(lambda v: a @ v, b, iterations=3)
+    torch.testing.assert_close(ax, a @ x)  # the accumulated product is exact at any iteration
     # the CG iterate lowers the quadratic ½xᵀAx − bᵀx below its value at 0
     assert 0.5 * x @ a @ x - b @ x < 0
 
