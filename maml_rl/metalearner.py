@@ -65,6 +65,13 @@ def surrogate_and_kl(
 ) -> tuple[Tensor, Tensor]:
     """Per-task TRPO surrogate loss and mean KL(π_old ‖ π_params) over valid steps, each ``(tasks,)``."""
     mean, log_std = policy.sequence(episodes.observations, params)
+    return surrogate_and_kl_of(mean, log_std, episodes, old_mean, old_log_std)
+
+
+def surrogate_and_kl_of(
+    mean: Tensor, log_std: Tensor, episodes: Episodes, old_mean: Tensor, old_log_std: Tensor
+) -> tuple[Tensor, Tensor]:
+    """:func:`surrogate_and_kl` given the policy's action means and log-std on ``episodes``."""
     log_probs = gaussian_log_prob(episodes.actions, mean, log_std)
     ratio = torch.exp(log_probs - episodes.log_probs)
     loss = -masked_mean(ratio * episodes.advantages, episodes.mask)
@@ -116,10 +123,9 @@ class MAMLTRPO:
         s, policy = self.settings, self.policy
         theta = policy.meta_params()
         adaptation = self.adapt(train) if adaptation is None else adaptation
-        adapted = adaptation.params
-        with torch.no_grad():
-            old_mean, old_log_std = policy.sequence(valid.observations, _detached(adapted))
-        loss, kl = surrogate_and_kl(policy, adapted, valid, old_mean, old_log_std)
+        mean, log_std = policy.sequence(valid.observations, adaptation.params)
+        old_mean, old_log_std = mean.detach(), log_std.detach()  # π_old: the adapted policy at the current θ
+        loss, kl = surrogate_and_kl_of(mean, log_std, valid, old_mean, old_log_std)
         loss_before = loss.mean()
         grads = flatten(torch.autograd.grad(loss_before, list(theta.values()), retain_graph=True))
         metrics: dict[str, Any] = {"loss_before": loss_before.item(), "grad_norm": grads.norm().item()}
@@ -212,6 +218,3 @@ class MAMLTRPO:
         for name, p in self.policy.named_parameters():
             p.copy_(params[name])
 
-
-def _detached(params: Params) -> Params:
-    return {k: v.detach() for k, v in params.items()}
