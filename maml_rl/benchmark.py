@@ -30,6 +30,15 @@ from maml_rl.trainer import Experiment, usable_cores
 PHASES = ("time_sample_before", "time_adapt", "time_sample_after", "time_trpo")
 
 
+def current_rss_mb() -> float:
+    """Resident memory of this process now (Linux ``/proc``; the peak where that is unavailable)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def raw_mujoco_steps_per_s(model: mujoco.MjModel, num_sims: int, frame_skip: int, horizon: int,
                            nthread: int | None = None, seed: int = 0) -> float:
     """Environment steps per second of ``mujoco.rollout`` with random actions held for ``frame_skip`` substeps."""
@@ -63,11 +72,12 @@ def run_benchmark(config: Config, batches: int, progress: bool = False, threads:
         raise ConfigError(f"{config.env_name} is not a MuJoCo task: the benchmark compares against raw MuJoCo")
     num_sims = config.meta_batch_size * config.fast_batch_size
     raw = raw_mujoco_steps_per_s(family.model, num_sims, family.frame_skip, config.horizon)
-    rows = []
+    rows, rss = [], []
     for batch in range(batches):
         rows.append(experiment.meta_batch(batch))
+        rss.append(current_rss_mb())
         if progress:
-            print(f"meta-batch {batch}: {rows[-1]['seconds']:.2f} s", file=sys.stderr)
+            print(f"meta-batch {batch}: {rows[-1]['seconds']:.2f} s, RSS {rss[-1]:.0f} MB", file=sys.stderr)
     timed = rows[1:] if len(rows) > 1 else rows  # the first batch pays one-off start-up costs
     sample_seconds = sum(r["time_sample_before"] + r["time_sample_after"] for r in timed)
     env_steps = sum(r["env_steps"] for r in timed)
@@ -91,6 +101,7 @@ def run_benchmark(config: Config, batches: int, progress: bool = False, threads:
         "meta_batch_ratio": whole / raw,
         "breakdown_seconds": {phase.removeprefix("time_"): median(r[phase] for r in timed) for phase in PHASES},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_mb_after_each_batch": [round(x, 1) for x in rss],
     }
 
 
@@ -103,7 +114,8 @@ def format_report(result: dict[str, Any]) -> str:
         f"  whole meta-batch         {result['meta_batch_steps_per_s']:>10,.0f} steps/s   {result['meta_batch_ratio']:.2f} x raw"
         f"   ({result['meta_batch_seconds']:.2f} s for {result['env_steps_per_meta_batch']:,} steps)",
         "  breakdown (s)            " + "  ".join(f"{k} {v:.2f}" for k, v in b.items()),
-        f"  peak RSS                 {result['peak_rss_mb']:>10,.0f} MB",
+        f"  peak RSS                 {result['peak_rss_mb']:>10,.0f} MB   (after batch 1: "
+        f"{result['rss_mb_after_each_batch'][0]:,.0f} MB, after the last: {result['rss_mb_after_each_batch'][-1]:,.0f} MB)",
     ])
 
 
