@@ -14,7 +14,7 @@ from pathlib import Path
 from maml_rl.cli import add_threads_flag, check_threads
 from maml_rl.config import Config, ConfigError, config_help, load_config
 from maml_rl.runlog import CONFIG
-from maml_rl.trainer import RunFolderError, train
+from maml_rl.trainer import RunFolderError, TrainingDiverged, train
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,6 +60,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    folder = args.output_folder
     try:
         threads = check_threads(args.threads)
         config, folder = resolve_config(args)
@@ -73,6 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, RunFolderError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        if folder is None:
+            return 130
+        print(f"\ninterrupted: {folder} holds every meta-batch completed so far; continue with\n"
+              f"  python train.py --output-folder {folder} --resume", file=sys.stderr)
+        return 130
     print(f"done: {folder} (test it with: python test.py --run {folder})", file=sys.stderr)
     return 0
 

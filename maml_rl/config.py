@@ -103,6 +103,9 @@ class Config:
     horizon: int = _opt(100, "maximum episode length", positive)
     normalization_scale: float = _opt(10.0, "the policy acts in [-scale, scale], mapped onto the action bounds", positive)
     device: str = _opt("cpu", "device of the policy and learner (physics stays on the CPU)", one_of(DEVICES))
+    max_nonfinite_batches: int = _opt(
+        5, "consecutive meta-batches rejected for NaN or inf (in observations, rewards, losses, gradients or the "
+           "search direction) before training stops", positive)
     policy: PolicyConfig = _opt(None, "policy section", default_factory=PolicyConfig)
     sampler: SamplerConfig = _opt(None, "sampler section", default_factory=SamplerConfig)
 

@@ -118,7 +118,8 @@ class MAMLTRPO:
         """One TRPO step on the post-adaptation surrogate; returns the step's metrics.
 
         ``adaptation`` may pass the θ' that sampled ``valid`` (its graph is reused); it is recomputed otherwise.
-        The policy's parameters change only if the line search accepts a step.
+        The policy's parameters change only if the line search accepts a step. A non-finite loss, gradient or
+        search direction rejects the step; ``metrics["nonfinite"]`` then names it.
         """
         s, policy = self.settings, self.policy
         theta = policy.meta_params()
@@ -129,6 +130,10 @@ class MAMLTRPO:
         loss_before = loss.mean()
         grads = flatten(torch.autograd.grad(loss_before, list(theta.values()), retain_graph=True))
         metrics: dict[str, Any] = {"loss_before": loss_before.item(), "grad_norm": grads.norm().item()}
+        rejected = {**metrics, "loss_after": metrics["loss_before"], "kl_after": 0.0, "accepted": False, "ls_steps": 0}
+        for name, value in (("loss", loss_before), ("gradient", grads)):
+            if not torch.isfinite(value).all():
+                return {**rejected, "nonfinite": name}
         if s.fvp == "autograd":
             fvp = self.autograd_fvp(kl.mean(), theta)
         else:
@@ -136,9 +141,10 @@ class MAMLTRPO:
 
         stepdir, h_stepdir = conjugate_gradient(fvp, grads, s.cg_iters)
         shs = 0.5 * stepdir.dot(h_stepdir)
-        rejected = {**metrics, "loss_after": metrics["loss_before"], "kl_after": 0.0, "accepted": False}
-        if not (torch.isfinite(stepdir).all() and torch.isfinite(shs) and shs > 0):
-            return {**rejected, "ls_steps": 0}
+        if not (torch.isfinite(stepdir).all() and torch.isfinite(shs)):
+            return {**rejected, "nonfinite": "search direction"}
+        if shs <= 0:  # no direction to move in (e.g. a zero gradient)
+            return rejected
         full_step = stepdir * torch.sqrt(s.max_kl / shs)  # so that ½ stepᵀ H step = max_kl
 
         theta0 = flatten(theta).detach()
@@ -148,7 +154,7 @@ class MAMLTRPO:
             if loss_new < metrics["loss_before"] and kl_new < s.max_kl:
                 self.write_params(candidate)
                 return {**metrics, "loss_after": loss_new, "kl_after": kl_new, "ls_steps": k + 1, "accepted": True}
-        return {**rejected, "ls_steps": s.ls_max_steps}
+        return {**rejected, "ls_steps": s.ls_max_steps}  # nothing improved inside the trust region
 
     def autograd_fvp(self, kl: Tensor, theta: Params) -> Callable[[Tensor], Tensor]:
         """v ↦ (∇²_θ KL + damping·I) v by double backward through the whole (second-order) adaptation.

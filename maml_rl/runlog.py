@@ -10,7 +10,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Callable
 
 import torch
 
@@ -68,23 +68,30 @@ def truncate_metrics(folder: Path, next_batch: int) -> None:
     atomic_write_text(Path(folder) / METRICS, "".join(json.dumps(r) + "\n" for r in rows))
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def _atomic_write(path: Path, write: Callable[[IO[Any]], None], mode: str) -> None:
+    """Writes a temporary file beside ``path``, fsyncs it and renames it over ``path`` (atomic on POSIX).
+
+    A crash at any moment leaves either the old file or the new one; an exception removes the temporary file.
+    """
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write(path, lambda f: f.write(text), "w")
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """``torch.save`` to a temporary file, fsync, then rename over ``path`` (atomic on POSIX)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """``torch.save`` of ``state``, written atomically."""
+    _atomic_write(path, lambda f: torch.save(state, f), "wb")
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

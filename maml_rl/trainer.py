@@ -7,6 +7,7 @@ an uninterrupted run draws there: a checkpoint needs only the parameters and the
 from __future__ import annotations
 
 import os
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +31,18 @@ TRAIN_STREAM, EVAL_STREAM = 0, 1
 
 class RunFolderError(RuntimeError):
     """The output folder cannot be used as asked (exists without --resume, nothing to resume, …)."""
+
+
+class TrainingDiverged(RuntimeError):
+    """Too many consecutive meta-batches were rejected for non-finite numbers."""
+
+
+def first_nonfinite(**tensors: torch.Tensor) -> str | None:
+    """The name of the first tensor holding NaN or inf, else ``None``."""
+    for name, tensor in tensors.items():
+        if not torch.isfinite(tensor).all():
+            return name
+    return None
 
 
 def usable_cores() -> int:
@@ -105,24 +118,34 @@ class Experiment:
         with torch_threads(1):
             train = sampler.sample(policy, policy.task_params(len(tasks)), tasks, rng)
         t_sample_before = lap()
-        with torch_threads(self.learner_threads):
-            compute_advantages(train, cfg.gamma, cfg.gae_lambda)
-            adaptation = self.learner.adapt(train)
+        row: dict[str, Any] = {"batch": batch, "returns_before": train.returns.mean().item()}
+        bad = first_nonfinite(**{"train observations": train.observations, "train rewards": train.rewards})
+        if bad is None:
+            with torch_threads(self.learner_threads):
+                compute_advantages(train, cfg.gamma, cfg.gae_lambda)
+                adaptation = self.learner.adapt(train)
+            bad = first_nonfinite(**{f"adapted {k}": v for k, v in adaptation.params.items()})
         t_adapt = lap()
-        with torch_threads(1):
-            valid = sampler.sample(policy, {k: v.detach() for k, v in adaptation.params.items()}, tasks, rng)
+        env_steps = train.env_steps
+        if bad is None:
+            with torch_threads(1):
+                valid = sampler.sample(policy, {k: v.detach() for k, v in adaptation.params.items()}, tasks, rng)
+            row["returns_after"] = valid.returns.mean().item()
+            env_steps += valid.env_steps
+            bad = first_nonfinite(**{"valid observations": valid.observations, "valid rewards": valid.rewards})
         t_sample_after = lap()
-        with torch_threads(self.learner_threads):
-            compute_advantages(valid, cfg.gamma, cfg.gae_lambda)
-            step = self.learner.step(train, valid, adaptation)
+        if bad is None:
+            with torch_threads(self.learner_threads):
+                compute_advantages(valid, cfg.gamma, cfg.gae_lambda)
+                row.update(self.learner.step(train, valid, adaptation))
+            bad = row.pop("nonfinite", None)
         t_trpo = lap()
-        env_steps = train.env_steps + valid.env_steps
         seconds = clock[-1] - clock[0]
+        nan = float("nan")
         return {
-            "batch": batch,
-            "returns_before": train.returns.mean().item(),
-            "returns_after": valid.returns.mean().item(),
-            **step,
+            "returns_after": nan, "loss_before": nan, "loss_after": nan, "kl_after": nan, "grad_norm": nan,
+            "ls_steps": 0, "accepted": False, **row,
+            "nonfinite": bad,
             "env_steps": env_steps,
             "seconds": seconds,
             "env_steps_per_s": env_steps / seconds,
@@ -161,6 +184,7 @@ def train(
     log = RunLog(folder)
     bar = tqdm(range(start, config.num_batches), initial=start, total=config.num_batches, disable=not progress,
                desc="meta-batch", unit="batch", dynamic_ncols=True)
+    rejections = 0
     try:
         for batch in bar:
             metrics = experiment.meta_batch(batch)
@@ -169,6 +193,17 @@ def train(
                 checkpoint_path,
                 {"policy": experiment.policy.state_dict(), "batch": batch, "config": to_dict(config)},
             )
+            if metrics["nonfinite"]:
+                rejections += 1
+                bar.write(f"warning: meta-batch {batch}: non-finite {metrics['nonfinite']}; update rejected, "
+                          f"parameters kept ({rejections} in a row)", file=sys.stderr)
+                if rejections >= config.max_nonfinite_batches:
+                    raise TrainingDiverged(
+                        f"{rejections} meta-batches in a row were rejected for non-finite numbers (last: "
+                        f"{metrics['nonfinite']} at meta-batch {batch}); stopping. {checkpoint_path} holds the last "
+                        "good parameters; lower fast-lr or max-kl, or raise max-nonfinite-batches, then --resume")
+            else:
+                rejections = 0
             bar.set_postfix(
                 before=f"{metrics['returns_before']:.2f}",
                 after=f"{metrics['returns_after']:.2f}",
