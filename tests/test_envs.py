@@ -138,3 +138,29 @@ def test_unstable_simulation_warns_instead_of_writing_a_log_file(tmp_path):
     with pytest.warns(maml_rl.envs.MuJoCoWarning, match="unstable"):
         env.step(np.zeros(6, dtype=np.float32))
     assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
+
+
+@pytest.mark.parametrize("env_id", ALL_ENVS)
+def test_nan_actions_are_rejected_and_out_of_range_ones_clipped(env_id):
+    env = gym.make(env_id).unwrapped
+    env.reset(seed=0)
+    nan = np.full(env.action_space.shape, np.nan, dtype=np.float32)
+    with pytest.raises(ValueError, match="finite"):
+        env.step(nan)
+    env.reset(seed=0)
+    _, r_big, *_ = env.step(np.full(env.action_space.shape, 50.0, dtype=np.float32))
+    env.reset(seed=0)
+    _, r_max, *_ = env.step(env.action_space.high)
+    assert r_big == r_max  # clipped to the bound, as gymnasium's ClipAction does
+
+
+def test_task_batches_reject_nan_actions():
+    from maml_rl.envs.vector import make_task_batch
+
+    for env_id in ("2DNavigation-v0", "HalfCheetahDir-v0"):
+        batch = make_task_batch(env_id, 2)
+        batch.reset(batch.family.sample_tasks(2, np.random.default_rng(0)), [0, 1])
+        actions = np.zeros((2, batch.family.action_space.shape[0]))
+        actions[1, 0] = np.nan
+        with pytest.raises(ValueError, match="finite"):
+            batch.step(actions, np.ones(2, dtype=bool))

@@ -39,7 +39,7 @@ import mujoco
 import numpy as np
 
 from maml_rl.envs import rewards
-from maml_rl.envs.task import Task
+from maml_rl.envs.task import Task, checked_actions
 from maml_rl.envs.vector import TaskBatch, _check_len
 
 _INTEGRATION = int(mujoco.mjtState.mjSTATE_INTEGRATION)
@@ -240,6 +240,7 @@ class MujocoTaskBatch(TaskBatch):
         ids = None if active.all() else np.flatnonzero(active).astype(np.int32)
         if ids is not None and len(ids) == 0:
             return np.zeros((self.num_envs, self.observation_dim)), np.zeros(self.num_envs), np.zeros(self.num_envs, bool)
+        actions = checked_actions(actions, self.action_low, self.action_high, type(self).__name__)
         self.ctrl[:] = actions
         self.batch.step(ids, self.frame_skip)
         if self.needs_contact_forces:
@@ -250,7 +251,7 @@ class MujocoTaskBatch(TaskBatch):
         x_velocity = (x_after - self._x_last) / self.dt
         self._x_last = np.where(active, x_after, self._x_last)
         forward = self.forward_term(x_velocity, self.task_values)
-        obs, reward, terminated = self._outcome(forward, np.asarray(actions, dtype=np.float64))
+        obs, reward, terminated = self._outcome(forward, actions)
         obs[~active] = 0.0
         reward[~active] = 0.0
         terminated &= active

@@ -21,6 +21,9 @@ class _HalfCheetahTaskEnv(HalfCheetahEnv):
         super().__init__(**kwargs)
         self.reset_task(task if task is not None else self._default_task())
 
+    def step(self, action: np.ndarray):
+        return super().step(self.checked_action(action))
+
     def _get_rew(self, x_velocity: float, action: np.ndarray) -> tuple[float, dict[str, float]]:
         forward = self._forward(x_velocity)
         reward = float(rewards.half_cheetah_reward(forward, action))

@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 
 from maml_rl.envs import rewards
-from maml_rl.envs.task import Task, TaskMixin
+from maml_rl.envs.task import Task, TaskMixin, checked_actions
 
 
 class Navigation2DEnv(TaskMixin, gym.Env):
@@ -45,7 +45,7 @@ class Navigation2DEnv(TaskMixin, gym.Env):
         return self._position.astype(np.float32), {"task": self.task}
 
     def step(self, action):
-        action = np.clip(np.asarray(action, dtype=np.float64), -self.max_step, self.max_step)
+        action = checked_actions(action, self.action_space.low, self.action_space.high, type(self).__name__)
         self._position = self._position + action
         reward = float(rewards.navigation_reward(self._position, self._goal))
         terminated = bool(rewards.navigation_reached(self._position, self._goal))

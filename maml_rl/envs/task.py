@@ -15,6 +15,16 @@ from maml_rl.envs import rewards
 Task = dict[str, Any]
 
 
+def checked_actions(actions: Any, low: np.ndarray, high: np.ndarray, who: str) -> np.ndarray:
+    """Actions as float64, clipped into [low, high] (as gymnasium's ClipAction does); NaN or inf is an error."""
+    actions = np.asarray(actions, dtype=np.float64)
+    if actions.shape[-1:] != np.shape(low):
+        raise ValueError(f"{who}: actions must have {np.shape(low)[0]} values each, got shape {actions.shape}")
+    if not np.all(np.isfinite(actions)):
+        raise ValueError(f"{who}: actions must be finite, got NaN or inf in {actions if actions.ndim == 1 else 'the batch'}")
+    return np.clip(actions, low, high)
+
+
 class TaskMixin:
     """Adds ``sample_tasks(n)`` and ``reset_task(task)`` to a ``gymnasium.Env``.
 
@@ -51,6 +61,11 @@ class TaskMixin:
             clean[key] = _plain(value)
         self._task = clean
         self._on_task(clean)
+
+    def checked_action(self, action: Any) -> np.ndarray:
+        """The action clipped into the action space; rejects NaN, inf and wrong shapes with a clear error."""
+        space = self.action_space  # type: ignore[attr-defined]
+        return checked_actions(action, space.low, space.high, type(self).__name__)
 
     @property
     def task(self) -> Task:

@@ -17,7 +17,7 @@ import numpy as np
 
 import maml_rl.envs  # noqa: F401  (registers the task environments)
 from maml_rl.envs import rewards
-from maml_rl.envs.task import Task, TaskMixin
+from maml_rl.envs.task import Task, TaskMixin, checked_actions
 
 
 class TaskBatch:
@@ -102,7 +102,7 @@ class Navigation2DBatch(TaskBatch):
         return self.position.astype(np.float32).astype(np.float64)
 
     def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        step = np.clip(actions, self.family.action_space.low, self.family.action_space.high)
+        step = checked_actions(actions, self.action_low, self.action_high, type(self).__name__)
         self.position = np.where(active[:, None], self.position + step, self.position)
         reward = np.where(active, rewards.navigation_reward(self.position, self.goal), 0.0)
         terminated = active & rewards.navigation_reached(self.position, self.goal)
