@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +87,7 @@ def plot_heldout(results: dict[str, Any], path: Path, title: str) -> None:
 
 def write_plots(results: dict[str, Any], folder: Path) -> list[Path]:
     """All figures for one run; returns the paths written."""
-    source = results["data_source"].split(" (")[0]
-    title = f"{results['task']}: {source}"
+    title = re.sub(r" from \S+", "", results["data_source"])  # the data folder is the user's business
     paths = [folder / "loss.png"]
     plot_losses(results, paths[0], title)
     if results["task"] == "mnist":
