@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-folder", required=True, metavar="DIR",
                    help="folder for results.json and the plots (created if missing)")
     p.add_argument("--rules", metavar="LIST",
-                   help=f"comma-separated subset of {','.join(RULE_NAMES)} to run, in that order "
+                   help=f"comma-separated subset of {','.join(RULE_NAMES)} to run, in the order given "
                         "(default: the config's 'rules')")
     p.add_argument("--epochs", type=int, metavar="N",
                    help="full-batch learning steps per rule (default: the config's 'epochs'; the paper asks 1e5)")

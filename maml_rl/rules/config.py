@@ -182,7 +182,8 @@ def validate(cfg: RulesConfig) -> None:
         raise ConfigError(f"rules lists a rule twice: {', '.join(cfg.rules)}")
     for rule in cfg.rules:
         if getattr(cfg, rule) is None:
-            raise ConfigError(f"rules include {rule!r} but the config has no '{rule}:' section (e.g. '{rule}: {{lr: 0.01}}')")
+            example = "meta: {}" if rule == "meta" else f"{rule}: {{lr: 0.01}}"
+            raise ConfigError(f"rules include {rule!r} but the config has no '{rule}:' section (e.g. '{example}')")
     _positive(cfg.epochs, "epochs")
     _positive(cfg.log_every, "log_every")
     _positive(cfg.threads, "threads", allow_zero=True)

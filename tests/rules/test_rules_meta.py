@@ -74,3 +74,11 @@ def test_ppo_trains_and_the_policy_runs_as_a_learning_rule():
     start_loss = res["curves"]["train_loss"][0]
     assert ref["final"]["train_loss"] > 0.95 * start_loss
     assert res["final"]["train_loss"] < 0.85 * start_loss, res["curves"]["train_loss"]
+
+
+def test_ppo_divergence_is_reported_with_the_fix():
+    from maml_rl.rules.meta import TrainingError
+
+    cfg = MetaConfig(total_timesteps=512, n_steps=256, batch_size=64, learning_rate=100.0)
+    with pytest.raises(TrainingError, match="lower meta.learning_rate"):
+        train_ppo(tiny_data(), _init_fn(SIZES, None, torch.float32), cfg, seed=0)
