@@ -81,11 +81,21 @@ class WeightPerturbation(Rule):
     perturbations: int = 1
     name = "wp"
 
-    @torch.no_grad()
+    def draw_noise(self, weights: Weights, data: Dataset, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """``Xi_l`` of shape ``(k, *W_l.shape)`` with variance ``sigma``."""
+        std = math.sqrt(self.sigma)
+        return tuple(torch.randn((self.perturbations, *w.shape), generator=generator, dtype=w.dtype) * std
+                     for w in weights)
+
     def update(self, weights: Weights, data: Dataset, generator: torch.Generator) -> tuple[Weights, float]:
         """The weight change (not yet applied) and the clean loss E."""
-        k, std = self.perturbations, math.sqrt(self.sigma)
-        noise = tuple(torch.randn((k, *w.shape), generator=generator, dtype=w.dtype) * std for w in weights)
+        return self.update_from_noise(weights, data, self.draw_noise(weights, data, generator))
+
+    @torch.no_grad()
+    def update_from_noise(self, weights: Weights, data: Dataset, noise: tuple[torch.Tensor, ...]
+                          ) -> tuple[Weights, float]:
+        """The update for given perturbations (leading axis k, averaged): a pure function, for tests."""
+        k = noise[0].shape[0]
         x, y = data.x_train, data.y_train
         clean = loss_fn(forward(weights, x, data.output_activation), y, data.loss)  # ()
         noisy = loss_fn(forward(tuple(w + n for w, n in zip(weights, noise)), x, data.output_activation), y,
@@ -107,14 +117,24 @@ class NodePerturbation(Rule):
     perturbations: int = 1
     name = "np"
 
-    @torch.no_grad()
+    def draw_noise(self, weights: Weights, data: Dataset, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """``xi^(l+1)`` of shape ``(k, N, R_{l+1})`` with variance ``sigma``, independent per sample."""
+        std, n = math.sqrt(self.sigma), data.x_train.shape[0]
+        return tuple(torch.randn(self.perturbations, n, w.shape[0], generator=generator, dtype=w.dtype) * std
+                     for w in weights)
+
     def update(self, weights: Weights, data: Dataset, generator: torch.Generator) -> tuple[Weights, float]:
-        k, std = self.perturbations, math.sqrt(self.sigma)
+        """The weight change (not yet applied) and the clean loss E."""
+        return self.update_from_noise(weights, data, self.draw_noise(weights, data, generator))
+
+    @torch.no_grad()
+    def update_from_noise(self, weights: Weights, data: Dataset, noise: tuple[torch.Tensor, ...]
+                          ) -> tuple[Weights, float]:
+        """The update for given node noise (leading axis k, averaged): a pure function, for tests."""
+        k = noise[0].shape[0]
         x, y = data.x_train, data.y_train
         acts = forward_layers(weights, x, data.output_activation)
         clean = loss_fn(acts[-1], y, data.loss)
-        n = x.shape[0]
-        noise = [torch.randn(k, n, w.shape[0], generator=generator, dtype=w.dtype) * std for w in weights]
         noisy = loss_fn(forward(weights, x, data.output_activation, node_noise=noise), y, data.loss)  # (k,)
         signal = (noisy - clean) * (-self.lr / self.sigma / k)  # (k,)
         # sum over perturbations k and samples n of signal_k * xi_{k,n,i} * x_{n,j}, batched in one contraction

@@ -113,3 +113,23 @@ def test_standardize_keeps_mean_zero_and_given_scale():
     for o, s in zip(out, (0.5, 1.5)):
         assert abs(float(o.mean())) < 1e-6
         assert float(o.std()) == pytest.approx(s, rel=1e-5)
+
+
+@pytest.mark.parametrize("cls", [WeightPerturbation, NodePerturbation], ids=["wp", "np"])
+def test_k_batched_perturbations_equal_the_mean_of_k_single_ones(cls):
+    """The batched path (one forward pass for k noisy networks) is the average of k one-at-a-time updates."""
+    data = small_task(n=16)
+    w = start(data)
+    rule = cls(0.05, 1e-3, perturbations=5)
+    noise = rule.draw_noise(w, data, torch.Generator().manual_seed(2))
+    batched, loss = rule.update_from_noise(w, data, noise)
+    singles = [rule.update_from_noise(w, data, tuple(n[i:i + 1] for n in noise))[0] for i in range(5)]
+    assert loss == pytest.approx(train_loss(w, data))
+    for layer, b in enumerate(batched):
+        torch.testing.assert_close(b, torch.stack([s[layer] for s in singles]).mean(0))
+    # and the single update really is -(lr/sigma)(E_pert - E) * noise for that draw (WP: the noise itself)
+    if cls is WeightPerturbation:
+        one = tuple(n[0] for n in noise)
+        e1 = train_loss(tuple(x + n for x, n in zip(w, one)), data)
+        for d, n in zip(singles[0], one):
+            torch.testing.assert_close(d, -(0.05 / 1e-3) * (e1 - loss) * n)
