@@ -21,6 +21,10 @@ def test_shipped_configs_load():
     assert mn.standardize_weights is False  # the paper's stabiliser is off by default
     for cfg in (ts, mn):
         assert set(cfg.rules) == {"sgd", "wp", "np", "meta"}
+    upd = load_config(REPO / "configs/rules/teacher-student-update.yaml")
+    assert upd.meta.action == "update" and upd.task == ts.task
+    tiny = load_config(REPO / "configs/rules/tiny.yaml")
+    assert tiny.epochs <= 100
 
 
 @pytest.mark.parametrize("patch,match", [
