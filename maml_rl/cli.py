@@ -6,7 +6,8 @@ import argparse
 
 from maml_rl.config import ConfigError
 
-THREADS_HELP = ("torch threads of the learner phases (adaptation, TRPO; default: every usable core). Sampling "
+THREADS_HELP = ("torch threads of the learner phases (adaptation, TRPO; default: every usable core for the mlp "
+                "policy, one for the rnn policy, whose many small recurrent operations run faster on one). Sampling "
                 "always runs torch on one thread while MuJoCo steps on every core. Running several runs at once "
                 "on a small machine? Give each --threads 1.")
 
