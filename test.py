@@ -12,7 +12,7 @@ from pathlib import Path
 
 from maml_rl.cli import add_threads_flag, check_threads
 from maml_rl.config import ConfigError
-from maml_rl.evaluation import RESULTS, RunError, evaluate, load_run, mean_confidence_interval, save_results
+from maml_rl.evaluation import RESULTS, SUMMARY, RunError, evaluate, load_run, save_results
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -20,6 +20,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--run", type=Path, required=True, help="run folder (holds config.yaml and checkpoint.pt)")
     parser.add_argument("--meta-batch-size", type=int, help="tasks per evaluation batch (default: the run's)")
     parser.add_argument("--num-batches", type=int, default=10, help="evaluation batches (default: 10)")
+    parser.add_argument("--adapt-steps", type=int, default=1,
+                        help="adaptation steps K: returns are recorded after 0, 1, ..., K steps, each on fresh "
+                             "episodes (default: 1)")
     parser.add_argument("--seed", type=int, help="seed of the evaluation tasks (default: the run's seed; "
                         "evaluation tasks are drawn from a stream separate from training)")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="device of the policy (default: the run's)")
@@ -34,19 +37,21 @@ def main(argv: list[str] | None = None) -> int:
         threads = check_threads(args.threads)
         if args.num_batches < 1:
             raise ConfigError(f"--num-batches must be >= 1, got {args.num_batches}")
+        if args.adapt_steps < 1:
+            raise ConfigError(f"--adapt-steps must be >= 1, got {args.adapt_steps}")
         experiment = load_run(args.run, device=args.device, meta_batch_size=args.meta_batch_size)
         experiment.learner_threads = threads or experiment.learner_threads
         seed = experiment.config.seed if args.seed is None else args.seed
-        result = evaluate(experiment, args.num_batches, seed, progress=not args.no_progress)
+        result = evaluate(experiment, args.num_batches, seed, args.adapt_steps, progress=not args.no_progress)
     except (ConfigError, RunError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    save_results(result, args.run / RESULTS)
-    print(f"{len(result.tasks)} tasks x {result.train_returns.shape[1]} episodes; mean return ± 95% CI over tasks:")
-    for label, returns in (("before adaptation", result.train_returns), ("after adaptation", result.valid_returns)):
-        mean, half = mean_confidence_interval(returns.mean(1))
-        print(f"  {label:18s} {mean:10.3f} ± {half:.3f}")
-    print(f"wrote {args.run / RESULTS}")
+    save_results(result, args.run)
+    print(f"{len(result.tasks)} tasks x {result.returns.shape[2]} episodes; mean return ± 95% CI over tasks:")
+    for row in result.summary():
+        label = "before adaptation" if row["adapt_steps"] == 0 else f"after {row['adapt_steps']} step(s)"
+        print(f"  {label:18s} {row['mean']:10.3f} ± {row['ci95']:.3f}")
+    print(f"wrote {args.run / RESULTS} and {args.run / SUMMARY}")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +13,12 @@ from tqdm.auto import tqdm
 
 from maml_rl.baseline import compute_advantages
 from maml_rl.config import Config, ConfigError, load_config
+from maml_rl.metalearner import adapt
 from maml_rl.runlog import CHECKPOINT, CONFIG, load_checkpoint
 from maml_rl.trainer import EVAL_STREAM, Experiment, batch_rng, torch_threads
 
 RESULTS = "results.npz"
+SUMMARY = "results.json"
 
 
 class RunError(RuntimeError):
@@ -24,12 +27,31 @@ class RunError(RuntimeError):
 
 @dataclass
 class Evaluation:
-    """Returns of fresh tasks: ``train_returns`` before adaptation, ``valid_returns`` after, ``(tasks, episodes)``."""
+    """Returns of fresh tasks after 0, 1, …, K adaptation steps: ``returns`` is ``(tasks, K + 1, episodes)``.
+
+    ``train_returns`` (before adaptation) and ``valid_returns`` (after the first step) are pytorch-maml-rl's
+    names for ``returns[:, 0]`` and ``returns[:, 1]``.
+    """
 
     tasks: np.ndarray
     task_keys: list[str]
-    train_returns: np.ndarray
-    valid_returns: np.ndarray
+    returns: np.ndarray
+
+    @property
+    def train_returns(self) -> np.ndarray:
+        return self.returns[:, 0]
+
+    @property
+    def valid_returns(self) -> np.ndarray:
+        return self.returns[:, 1]
+
+    def summary(self) -> list[dict[str, float]]:
+        """Per adaptation step: mean return over tasks (each task's mean over episodes) and its 95% CI."""
+        rows = []
+        for step in range(self.returns.shape[1]):
+            mean, half = mean_confidence_interval(self.returns[:, step].mean(1))
+            rows.append({"adapt_steps": step, "mean": mean, "ci95": half})
+        return rows
 
 
 def mean_confidence_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
@@ -63,35 +85,48 @@ def load_run(folder: str | Path, device: str | None = None, **overrides) -> Expe
     return experiment
 
 
-def evaluate(experiment: Experiment, num_batches: int, seed: int, progress: bool = True) -> Evaluation:
-    """Adapts to ``num_batches × meta-batch-size`` fresh tasks and records returns before and after."""
-    cfg, policy, sampler = experiment.config, experiment.policy, experiment.sampler
-    tasks, before, after = [], [], []
+def evaluate(
+    experiment: Experiment, num_batches: int, seed: int, adapt_steps: int = 1, progress: bool = True
+) -> Evaluation:
+    """Adapts to ``num_batches × meta-batch-size`` fresh tasks, ``adapt_steps`` times each, sampling fresh episodes
+    after every step (the shape of Finn et al. 2017, Fig. 5); one step is the training inner loop
+    (``num-steps`` gradient steps of size ``fast-lr``)."""
+    cfg, policy, sampler, learner = experiment.config, experiment.policy, experiment.sampler, experiment.learner
+    tasks, returns = [], []
     for batch in tqdm(range(num_batches), desc="evaluating", unit="batch", disable=not progress):
         rng = batch_rng(seed, EVAL_STREAM, batch)
         batch_tasks = sampler.sample_tasks(cfg.meta_batch_size, rng)
-        with torch_threads(1):
-            train = sampler.sample(policy, policy.task_params(len(batch_tasks)), batch_tasks, rng)
-        with torch_threads(experiment.learner_threads):
-            compute_advantages(train, cfg.gamma, cfg.gae_lambda)
-            adapted = experiment.learner.adapt(train, create_graph=False).params
-        with torch_threads(1):
-            valid = sampler.sample(policy, {k: v.detach() for k, v in adapted.items()}, batch_tasks, rng)
+        params = {k: v.detach() for k, v in policy.task_params(len(batch_tasks)).items()}
+        per_step = []
+        for step in range(adapt_steps + 1):
+            with torch_threads(1):
+                episodes = sampler.sample(policy, params, batch_tasks, rng)
+            per_step.append(episodes.returns.cpu().numpy())
+            if step == adapt_steps:
+                break
+            with torch_threads(experiment.learner_threads):
+                compute_advantages(episodes, cfg.gamma, cfg.gae_lambda)
+                leaf = {k: v.requires_grad_() for k, v in params.items()}
+                params = adapt(policy, leaf, episodes, cfg.fast_lr, cfg.num_steps, first_order=True).params
+                params = {k: v.detach() for k, v in params.items()}
         tasks.extend(batch_tasks)
-        before.append(train.returns.cpu().numpy())
-        after.append(valid.returns.cpu().numpy())
+        returns.append(np.stack(per_step, 1))
     family = type(sampler.family)
-    return Evaluation(family.task_array(tasks), list(family.task_shapes), np.concatenate(before), np.concatenate(after))
+    return Evaluation(family.task_array(tasks), list(family.task_shapes), np.concatenate(returns))
 
 
-def save_results(evaluation: Evaluation, path: Path) -> None:
+def save_results(evaluation: Evaluation, folder: Path) -> None:
+    """``results.npz`` (arrays) and ``results.json`` (the per-step summary) in ``folder``."""
     np.savez(
-        path,
+        folder / RESULTS,
         tasks=evaluation.tasks,
         task_keys=np.asarray(evaluation.task_keys),
         train_returns=evaluation.train_returns,
         valid_returns=evaluation.valid_returns,
+        returns=evaluation.returns,
     )
+    summary = {"tasks": len(evaluation.tasks), "episodes": evaluation.returns.shape[2], "steps": evaluation.summary()}
+    (folder / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 
 __all__ = ["ConfigError", "Evaluation", "RunError", "evaluate", "load_run", "mean_confidence_interval", "save_results"]

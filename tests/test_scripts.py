@@ -63,7 +63,7 @@ def test_scripts_run_as_commands_with_a_progress_bar(tmp_path):
     done = subprocess.run([sys.executable, str(REPO / "test.py"), "--run", str(run), "--num-batches", "1"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "before adaptation" in done.stdout and "±" in done.stdout
+    assert "before adaptation" in done.stdout and "after 1 step(s)" in done.stdout and "±" in done.stdout
 
 
 def test_same_seed_same_metrics_and_parameters(tmp_path):
@@ -102,3 +102,17 @@ def test_refuses_to_overwrite_a_run_and_reports_bad_input(tmp_path, capsys):
     assert "no such config file" in capsys.readouterr().err
     assert evaluate_main(["--run", str(tmp_path)]) == 2
     assert "no config.yaml" in capsys.readouterr().err
+
+
+def test_adaptation_curve_has_k_plus_one_columns(tmp_path):
+    run = tmp_path / "run"
+    assert train_main(["--config", str(tiny_config(tmp_path)), "--output-folder", str(run), "--no-progress"]) == 0
+    assert evaluate_main(["--run", str(run), "--num-batches", "2", "--adapt-steps", "3", "--no-progress"]) == 0
+    results = np.load(run / "results.npz")
+    assert results["returns"].shape == (4, 4, 2)  # tasks (2 batches x 2) x (K + 1) x episodes
+    np.testing.assert_array_equal(results["train_returns"], results["returns"][:, 0])
+    np.testing.assert_array_equal(results["valid_returns"], results["returns"][:, 1])
+    summary = json.loads((run / "results.json").read_text())
+    assert [s["adapt_steps"] for s in summary["steps"]] == [0, 1, 2, 3]
+    means = [s["mean"] for s in summary["steps"]]
+    np.testing.assert_allclose(means, results["returns"].mean(2).mean(0))
