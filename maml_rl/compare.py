@@ -1,0 +1,223 @@
+"""Compare meta-training runs: group them, pool seeds, test the difference, draw the curves.
+
+Runs are grouped by their resolved configs with the seed left out (so, typically, by policy). For each run,
+the post-adaptation return and the adaptation gain (after − before) come from ``results.npz`` when ``test.py``
+has evaluated it (fresh tasks), else from the last tenth of its training metrics. Between two groups: Welch's
+t-test (scipy.stats) and Hedges' g (Hedges 1981: Cohen's d with the small-sample correction).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from scipy import stats
+
+from maml_rl.evaluation import RESULTS, mean_confidence_interval
+from maml_rl.runlog import CONFIG, read_metrics
+
+IGNORED_KEYS = {"seed", "num-batches", "device"}
+"""Config keys that do not define a group (seeds are pooled; length and device do not change the method)."""
+
+
+@dataclass
+class Run:
+    """One run folder's data: its config, its metrics rows and (if evaluated) its test returns."""
+
+    folder: Path
+    config: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    returns: np.ndarray | None  # (tasks, K + 1, episodes) from test.py, or None
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "Run":
+        folder = Path(folder)
+        if not (folder / CONFIG).exists():
+            raise ValueError(f"{folder}: no {CONFIG}; is this a run folder written by train.py?")
+        config = yaml.safe_load((folder / CONFIG).read_text(encoding="utf-8"))
+        returns = None
+        if (folder / RESULTS).exists():
+            with np.load(folder / RESULTS) as data:
+                returns = data["returns"] if "returns" in data else np.stack([data["train_returns"], data["valid_returns"]], 1)
+        return cls(folder, config, read_metrics(folder), returns)
+
+    @property
+    def source(self) -> str:
+        return "test.py (fresh tasks)" if self.returns is not None else "training metrics (last 10%)"
+
+    def before_after(self) -> tuple[float, float]:
+        """Mean return before and after (one step of) adaptation."""
+        if self.returns is not None:
+            return float(self.returns[:, 0].mean()), float(self.returns[:, 1].mean())
+        rows = [r for r in self.metrics if not r.get("nonfinite")]
+        if not rows:
+            raise ValueError(f"{self.folder}: no metrics and no {RESULTS} to compare")
+        tail = rows[-max(1, len(rows) // 10):]
+        return float(np.mean([r["returns_before"] for r in tail])), float(np.mean([r["returns_after"] for r in tail]))
+
+
+def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and key != "env-kwargs":
+            out.update(flat_config(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+    return out
+
+
+def group_runs(runs: list[Run]) -> dict[str, list[Run]]:
+    """Groups runs whose configs agree on every key but the ignored ones; labels name the keys that differ."""
+    flats = [{k: v for k, v in flat_config(r.config).items() if k not in IGNORED_KEYS} for r in runs]
+    differing = sorted(k for k in set().union(*flats) if len({repr(f.get(k)) for f in flats}) > 1)
+    groups: dict[str, list[Run]] = {}
+    for run, flat in zip(runs, flats):
+        label = ", ".join(f"{k.removeprefix('policy.')}={flat.get(k)}" for k in differing) or "all runs"
+        groups.setdefault(label, []).append(run)
+    return groups
+
+
+def hedges_g(a: np.ndarray, b: np.ndarray) -> float:
+    """Standardised mean difference (a − b) with the pooled SD and Hedges' small-sample correction."""
+    na, nb = len(a), len(b)
+    if na < 2 or nb < 2:
+        return float("nan")
+    pooled = math.sqrt(((na - 1) * np.var(a, ddof=1) + (nb - 1) * np.var(b, ddof=1)) / (na + nb - 2))
+    if pooled == 0:
+        return float("nan")
+    correction = 1 - 3 / (4 * (na + nb) - 9)
+    return float((np.mean(a) - np.mean(b)) / pooled * correction)
+
+
+def welch(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Welch's t-test of a against b, and Hedges' g."""
+    if len(a) < 2 or len(b) < 2:
+        return {"t": float("nan"), "p": float("nan"), "hedges_g": float("nan")}
+    result = stats.ttest_ind(a, b, equal_var=False)
+    return {"t": float(result.statistic), "p": float(result.pvalue), "hedges_g": hedges_g(a, b)}
+
+
+@dataclass
+class Comparison:
+    groups: dict[str, list[Run]]
+    per_group: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tests: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, runs: list[Run]) -> "Comparison":
+        comparison = cls(group_runs(runs))
+        values = {}
+        for label, members in comparison.groups.items():
+            pairs = np.array([run.before_after() for run in members])
+            after, gain = pairs[:, 1], pairs[:, 1] - pairs[:, 0]
+            values[label] = {"after": after, "gain": gain}
+            comparison.per_group[label] = {
+                "runs": [str(r.folder) for r in members],
+                "seeds": [r.config.get("seed") for r in members],
+                "source": sorted({r.source for r in members}),
+                **{f"{name}_{stat}": value for name, arr in (("after", after), ("gain", gain))
+                   for stat, value in zip(("mean", "ci95"), mean_confidence_interval(arr))},
+            }
+        for a, b in combinations(comparison.groups, 2):
+            for measure in ("after", "gain"):
+                comparison.tests.append({"groups": [a, b], "measure": measure, **welch(values[a][measure], values[b][measure])})
+        return comparison
+
+    def to_json(self) -> dict[str, Any]:
+        return {"groups": self.per_group, "tests": self.tests}
+
+    def to_markdown(self) -> str:
+        lines = ["| group | seeds | post-adaptation return | adaptation gain (after − before) |", "|---|---|---|---|"]
+        for label, g in self.per_group.items():
+            lines.append(f"| {label} | {len(g['seeds'])} | {g['after_mean']:.2f} ± {g['after_ci95']:.2f} | "
+                         f"{g['gain_mean']:.2f} ± {g['gain_ci95']:.2f} |")
+        lines += ["", "Mean ± 95% confidence interval over seeds (Student t).", ""]
+        if self.tests:
+            lines += ["| comparison | measure | Welch's t | p | Hedges' g |", "|---|---|---|---|---|"]
+            for t in self.tests:
+                lines.append(f"| {t['groups'][0]} vs {t['groups'][1]} | {t['measure']} | {t['t']:.2f} | {t['p']:.3g} | "
+                             f"{t['hedges_g']:.2f} |")
+        return "\n".join(lines) + "\n"
+
+
+def _band(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over the first axis (seeds) and the 95% CI half-width (zero for one seed)."""
+    mean = curves.mean(0)
+    if len(curves) < 2:
+        return mean, np.zeros_like(mean)
+    return mean, stats.t.ppf(0.975, len(curves) - 1) * stats.sem(curves, axis=0)
+
+
+def plot_learning_curves(groups: dict[str, list[Run]], path: Path) -> None:
+    """Returns before (dashed) and after (solid) adaptation per meta-batch, mean ± 95% CI over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for i, (label, members) in enumerate(groups.items()):
+        length = min(len(r.metrics) for r in members)
+        if length == 0:
+            continue
+        colour = f"C{i}"
+        batches = np.arange(length)
+        for key, style, name in (("returns_after", "-", "after"), ("returns_before", "--", "before")):
+            curves = np.array([[row[key] for row in r.metrics[:length]] for r in members], dtype=float)
+            mean, half = _band(curves)
+            ax.plot(batches, mean, style, color=colour, label=f"{label} ({name})")
+            ax.fill_between(batches, mean - half, mean + half, color=colour, alpha=0.15, linewidth=0)
+    ax.set_xlabel("meta-batch")
+    ax.set_ylabel("mean episode return")
+    ax.set_title("Returns before (dashed) and after (solid) adaptation; bands: 95% CI over seeds", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_adaptation_curves(groups: dict[str, list[Run]], path: Path) -> bool:
+    """Return vs number of adaptation steps (from test.py), mean ± 95% CI over seeds; False if no run has it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    drawn = False
+    for i, (label, members) in enumerate(groups.items()):
+        evaluated = [r for r in members if r.returns is not None]
+        if not evaluated:
+            continue
+        steps = min(r.returns.shape[1] for r in evaluated)
+        curves = np.array([r.returns[:, :steps].mean(axis=(0, 2)) for r in evaluated])
+        mean, half = _band(curves)
+        ax.errorbar(np.arange(steps), mean, yerr=half, marker="o", capsize=3, color=f"C{i}", label=label)
+        drawn = True
+    if drawn:
+        ax.set_xlabel("adaptation steps")
+        ax.set_ylabel("mean episode return (fresh tasks)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return drawn
+
+
+def write_comparison(run_folders: list[str | Path], output_folder: str | Path) -> Comparison:
+    """Writes comparison.md, comparison.json, learning_curves.png and (if evaluated) adaptation_curves.png."""
+    runs = [Run.load(f) for f in run_folders]
+    comparison = Comparison.of(runs)
+    out = Path(output_folder)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "comparison.md").write_text(comparison.to_markdown(), encoding="utf-8")
+    (out / "comparison.json").write_text(json.dumps(comparison.to_json(), indent=2) + "\n", encoding="utf-8")
+    plot_learning_curves(comparison.groups, out / "learning_curves.png")
+    plot_adaptation_curves(comparison.groups, out / "adaptation_curves.png")
+    return comparison

@@ -1,0 +1,61 @@
+"""Run comparison: statistics equal scipy's, groups formed from configs, figures written."""
+
+import json
+import runpy
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from conftest import REPO
+from maml_rl.compare import Run, group_runs, hedges_g, welch
+from test_scripts import evaluate_main, tiny_config, train_main
+
+compare_main = runpy.run_path(str(REPO / "compare.py"))["main"]
+
+
+def test_welch_and_hedges_g_match_hand_and_scipy():
+    a, b = np.array([1.0, 2.0, 3.0, 4.5]), np.array([0.5, 0.7, 1.9])
+    result = welch(a, b)
+    reference = stats.ttest_ind(a, b, equal_var=False)
+    assert result["t"] == pytest.approx(reference.statistic) and result["p"] == pytest.approx(reference.pvalue)
+    pooled = np.sqrt((3 * a.var(ddof=1) + 2 * b.var(ddof=1)) / 5)
+    d = (a.mean() - b.mean()) / pooled
+    assert hedges_g(a, b) == pytest.approx(d * (1 - 3 / (4 * 7 - 9)))
+    assert np.isnan(welch(a, b[:1])["p"])
+
+
+def test_groups_pool_seeds_and_split_on_config_differences(tmp_path):
+    def fake(name, seed, policy, fast_lr=0.1):
+        run = Run(tmp_path / name, {"seed": seed, "fast-lr": fast_lr, "policy": {"type": policy}}, [], None)
+        return run
+
+    runs = [fake("a", 1, "mlp"), fake("b", 2, "mlp"), fake("c", 1, "rnn"), fake("d", 2, "rnn"), fake("e", 1, "rnn", 0.0)]
+    groups = group_runs(runs)
+    assert {k: [r.folder.name for r in v] for k, v in groups.items()} == {
+        "fast-lr=0.1, type=mlp": ["a", "b"], "fast-lr=0.1, type=rnn": ["c", "d"], "fast-lr=0.0, type=rnn": ["e"]}
+
+
+def test_compare_cli_on_real_runs(tmp_path):
+    runs = []
+    for policy in ("mlp", "rnn"):
+        for seed in (1, 2):
+            run = tmp_path / f"{policy}-{seed}"
+            args = ["--config", str(tiny_config(tmp_path, num_batches=2)), "--policy", policy, "--seed", str(seed),
+                    "--output-folder", str(run), "--no-progress"]
+            assert train_main(args) == 0
+            runs.append(run)
+    assert evaluate_main(["--run", str(runs[0]), "--num-batches", "1", "--adapt-steps", "2", "--no-progress"]) == 0
+    out = tmp_path / "cmp"
+    assert compare_main([*map(str, runs), "--output-folder", str(out)]) == 0
+    data = json.loads((out / "comparison.json").read_text())
+    assert set(data["groups"]) == {"type=mlp", "type=rnn"}
+    assert data["groups"]["type=mlp"]["seeds"] == [1, 2]
+    (test,) = [t for t in data["tests"] if t["measure"] == "gain"]
+    gains = {}
+    for label, members in (("type=mlp", runs[:2]), ("type=rnn", runs[2:])):
+        gains[label] = np.array([np.subtract(*Run.load(r).before_after()[::-1]) for r in members])
+    assert test["p"] == pytest.approx(stats.ttest_ind(gains["type=mlp"], gains["type=rnn"], equal_var=False).pvalue)
+    assert "| type=mlp | 2 |" in (out / "comparison.md").read_text()
+    for png in ("learning_curves.png", "adaptation_curves.png"):
+        assert (out / png).stat().st_size > 5000
