@@ -154,14 +154,18 @@ def _band(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, stats.t.ppf(0.975, len(curves) - 1) * stats.sem(curves, axis=0)
 
 
-def plot_learning_curves(groups: dict[str, list[Run]], path: Path) -> None:
-    """Returns before (dashed) and after (solid) adaptation per meta-batch, mean ± 95% CI over seeds."""
-    import matplotlib
+def _new_figure(size: tuple[float, float]):
+    from matplotlib.figure import Figure  # no pyplot: works headless and inside notebooks alike
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    fig = Figure(figsize=size)
+    return fig, fig.add_subplot()
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+
+def plot_learning_curves(groups: dict[str, list[Run]], path: Path | None = None):
+    """Returns before (dashed) and after (solid) adaptation per meta-batch, mean ± 95% CI over seeds.
+
+    Saves the figure to ``path`` if given; returns it."""
+    fig, ax = _new_figure((7, 4.2))
     for i, (label, members) in enumerate(groups.items()):
         length = min(len(r.metrics) for r in members)
         if length == 0:
@@ -178,18 +182,16 @@ def plot_learning_curves(groups: dict[str, list[Run]], path: Path) -> None:
     ax.set_title("Returns before (dashed) and after (solid) adaptation; bands: 95% CI over seeds", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
 
 
-def plot_adaptation_curves(groups: dict[str, list[Run]], path: Path) -> bool:
-    """Return vs number of adaptation steps (from test.py), mean ± 95% CI over seeds; False if no run has it."""
-    import matplotlib
+def plot_adaptation_curves(groups: dict[str, list[Run]], path: Path | None = None):
+    """Return vs number of adaptation steps (from test.py), mean ± 95% CI over seeds.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 4))
+    Returns the figure (saved to ``path`` if given), or ``None`` if no run was evaluated with test.py."""
+    fig, ax = _new_figure((5, 4))
     drawn = False
     for i, (label, members) in enumerate(groups.items()):
         evaluated = [r for r in members if r.returns is not None]
@@ -200,14 +202,34 @@ def plot_adaptation_curves(groups: dict[str, list[Run]], path: Path) -> bool:
         mean, half = _band(curves)
         ax.errorbar(np.arange(steps), mean, yerr=half, marker="o", capsize=3, color=f"C{i}", label=label)
         drawn = True
-    if drawn:
-        ax.set_xlabel("adaptation steps")
-        ax.set_ylabel("mean episode return (fresh tasks)")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
+    if not drawn:
+        return None
+    ax.set_xlabel("adaptation steps")
+    ax.set_ylabel("mean episode return (fresh tasks)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    if path is not None:
         fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return drawn
+    return fig
+
+
+def plot_before_after(comparison: "Comparison", path: Path | None = None):
+    """Per group: the return before and after adaptation, mean ± 95% CI over seeds."""
+    fig, ax = _new_figure((5, 4))
+    labels = list(comparison.groups)
+    for i, label in enumerate(labels):
+        pairs = np.array([run.before_after() for run in comparison.groups[label]])
+        for j, name in enumerate(("before", "after")):
+            mean, half = mean_confidence_interval(pairs[:, j])
+            ax.bar(i + (j - 0.5) * 0.38, mean, width=0.36, yerr=0 if np.isnan(half) else half, capsize=3,
+                   color=f"C{i}", alpha=0.45 if name == "before" else 0.9, label=name if i == 0 else None)
+    ax.set_xticks(range(len(labels)), labels, fontsize=8)
+    ax.set_ylabel("mean episode return")
+    ax.set_title("before (light) and after (dark) adaptation", fontsize=9)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
 
 
 def write_comparison(run_folders: list[str | Path], output_folder: str | Path) -> Comparison:
