@@ -152,9 +152,10 @@ class Experiment:
         t_trpo = lap()
         seconds = clock[-1] - clock[0]
         nan = float("nan")
+        defaults = {"returns_after": nan, "loss_before": nan, "loss_after": nan, "kl_after": nan, "grad_norm": nan,
+                    "ls_steps": 0, "accepted": False}
         return {
-            "returns_after": nan, "loss_before": nan, "loss_after": nan, "kl_after": nan, "grad_norm": nan,
-            "ls_steps": 0, "accepted": False, **row,
+            **row, **{k: v for k, v in defaults.items() if k not in row},
             "nonfinite": bad,
             "env_steps": env_steps,
             "seconds": seconds,
