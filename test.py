@@ -25,6 +25,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "episodes (default: 1)")
     parser.add_argument("--seed", type=int, help="seed of the evaluation tasks (default: the run's seed; "
                         "evaluation tasks are drawn from a stream separate from training)")
+    parser.add_argument("--record-video", action="store_true",
+                        help="also render one episode per task before and after adaptation into RUN/videos/ (GIFs; "
+                             "headless through MUJOCO_GL=egl, the default, or osmesa)")
+    parser.add_argument("--video-tasks", type=int, default=2, help="tasks to record with --record-video (default: 2)")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="device of the policy (default: the run's)")
     add_threads_flag(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -47,6 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     save_results(result, args.run)
+    if args.record_video:
+        from maml_rl.video import RenderingUnavailable, record_videos
+
+        try:
+            paths = record_videos(experiment, args.run / "videos", args.video_tasks, seed)
+        except RenderingUnavailable as e:
+            print(f"error: --record-video: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote {len(paths)} clips to {args.run / 'videos'}")
     print(f"{len(result.tasks)} tasks x {result.returns.shape[2]} episodes; mean return ± 95% CI over tasks:")
     for row in result.summary():
         label = "before adaptation" if row["adapt_steps"] == 0 else f"after {row['adapt_steps']} step(s)"

@@ -116,3 +116,45 @@ def test_adaptation_curve_has_k_plus_one_columns(tmp_path):
     assert [s["adapt_steps"] for s in summary["steps"]] == [0, 1, 2, 3]
     means = [s["mean"] for s in summary["steps"]]
     np.testing.assert_allclose(means, results["returns"].mean(2).mean(0))
+
+
+def _can_render() -> str | None:
+    try:
+        from maml_rl.video import make_render_env
+
+        make_render_env("HalfCheetahDir-v0", {}, 32, 32).close()
+    except Exception as e:  # noqa: BLE001 - any failure means: no headless GL here
+        return str(e)
+    return None
+
+
+def test_record_video_writes_clips_before_and_after(tmp_path):
+    reason = _can_render()
+    if reason:
+        pytest.skip(f"no headless rendering here: {reason}")
+    run = tmp_path / "run"
+    assert train_main(["--config", str(tiny_config(tmp_path, "halfcheetah-dir")), "--output-folder", str(run),
+                       "--no-progress"]) == 0
+    assert evaluate_main(["--run", str(run), "--num-batches", "1", "--record-video", "--video-tasks", "2",
+                          "--no-progress"]) == 0
+    clips = sorted(p.name for p in (run / "videos").iterdir())
+    assert clips == ["task0_after.gif", "task0_before.gif", "task1_after.gif", "task1_before.gif"]
+    import imageio.v2 as imageio
+
+    frames = imageio.mimread(run / "videos" / "task0_before.gif")
+    assert len(frames) == 6 and frames[0].shape[-1] in (3, 4)  # horizon 5 steps + the first frame
+    assert any(f.std() > 0 for f in frames)
+
+
+def test_record_video_without_gl_says_so(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    assert train_main(["--config", str(tiny_config(tmp_path, "halfcheetah-dir")), "--output-folder", str(run),
+                       "--no-progress"]) == 0
+    import maml_rl.video as video
+
+    def broken(*args, **kwargs):
+        raise video.RenderingUnavailable("cannot render (simulated: no GL backend)")
+
+    monkeypatch.setattr(video, "make_render_env", broken)
+    assert evaluate_main(["--run", str(run), "--num-batches", "1", "--record-video", "--no-progress"]) == 2
+    assert "--record-video: cannot render" in capsys.readouterr().err
