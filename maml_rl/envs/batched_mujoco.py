@@ -35,14 +35,13 @@ import os
 from typing import Any, Sequence
 
 import gymnasium as gym
+from gymnasium.utils import seeding
 import mujoco
 import numpy as np
 
 from maml_rl.envs import rewards
 from maml_rl.envs.task import Task, checked_actions
 from maml_rl.envs.vector import TaskBatch, _check_len
-
-_INTEGRATION = int(mujoco.mjtState.mjSTATE_INTEGRATION)
 
 
 def _load_mujoco_library() -> ctypes.CDLL:
@@ -71,6 +70,7 @@ def _load_mujoco_library() -> ctypes.CDLL:
         "mjb_stateComponent": (p, [p, i, ctypes.POINTER(i)]),
         "mjb_step": (i, [p, p, i, i, i]),
         "mjb_forward": (i, [p, p, i, i]),
+        "mjb_reset": (i, [p, p, i, p, i]),
         "mjb_apply": (i, [p, p, i, p, p, i]),
         "mjb_output": (p, [p, c, ctypes.POINTER(i), ctypes.POINTER(i)]),
         "mjb_status": (ctypes.POINTER(i), [p]),
@@ -146,6 +146,14 @@ class MjBatch:
         """Runs the C function ``function(m, d, …)`` on each simulation's ``MjData``, state untouched."""
         self._check(ids, _lib().mjb_apply(self._ptr, *_ids(ids, self.nsim), function, None, 0))
 
+    def reset(self) -> None:
+        """``mj_resetData`` on every simulation (the model's defaults), computing nothing."""
+        self._check(None, _lib().mjb_reset(self._ptr, None, self.nsim, None, int(mujoco.mjtStage.mjSTAGE_NONE)))
+
+    def forward(self) -> None:
+        """``mj_forward`` on every simulation (all stages), state untouched."""
+        self._check(None, _lib().mjb_forward(self._ptr, None, self.nsim, int(mujoco.mjtStage.mjSTAGE_ACC)))
+
     def refresh_outputs(self, ids: np.ndarray | None) -> None:
         """Copies the :meth:`output` fields out again, computing nothing (``mjb_apply`` does not copy them)."""
         self._check(ids, _lib().mjb_forward(self._ptr, *_ids(ids, self.nsim), int(mujoco.mjtStage.mjSTAGE_NONE)))
@@ -193,8 +201,8 @@ def _ids(ids: np.ndarray | None, nsim: int) -> tuple[int | None, int]:
 class MujocoTaskBatch(TaskBatch):
     """A MuJoCo task family for every slot at once; subclasses compute the observations and rewards.
 
-    Resets run gymnasium's own ``reset`` on :attr:`family` slot by slot (once per episode) and copy the
-    resulting state into the batch, so reset noise and seeding are gymnasium's by construction.
+    Resets follow gymnasium's ``MujocoEnv.reset`` for all slots at once: ``mj_resetData``, each slot's noise
+    from a generator seeded as ``Env.reset(seed=...)`` seeds it, ``mj_forward`` (tested equal to gymnasium's).
     """
 
     needs_contact_forces = False
@@ -222,18 +230,32 @@ class MujocoTaskBatch(TaskBatch):
     def reset(self, tasks: Sequence[Task], seeds: Sequence[int]) -> np.ndarray:
         _check_len("tasks", tasks, self.num_envs)
         _check_len("seeds", seeds, self.num_envs)
+        for task in {id(task): task for task in tasks}.values():  # slots share their task's dict
+            self.family.reset_task(task)  # validates the task
         values = self.family.task_array(tasks)
         if values.shape[1] != 1:
             raise ValueError(f"{self.env_id}: expected one task value per task, got shape {values.shape}")
-        obs = np.empty((self.num_envs, self.observation_dim))
-        data = self.family.data
-        for k, (task, seed) in enumerate(zip(tasks, seeds)):
-            self.family.reset_task(task)  # validates the task
-            obs[k] = self.family.reset(seed=int(seed))[0]
-            mujoco.mj_getState(self.model, data, self.batch.state[k], _INTEGRATION)
-            self._x_last[k] = self._x_of(data)
+        qpos_noise, qvel_noise = self._reset_noise(seeds)
+        # gymnasium's MujocoEnv.reset: mj_resetData, then set_state(init + noise), whose mj_forward fills the
+        # positions (Ant's xpos) that the first observation and velocity read
+        self.batch.reset()
+        self.qpos[:] = self.family.init_qpos + qpos_noise
+        self.qvel[:] = self.family.init_qvel + qvel_noise
+        self.batch.forward()
         self.task_values = values[:, 0].copy()
-        return obs
+        self._x_last = self._x_position()
+        return self._outcome(np.zeros(self.num_envs), np.zeros_like(self.ctrl))[0]
+
+    def _reset_noise(self, seeds: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Each slot's reset noise, drawn as HalfCheetah-v5's and Ant-v5's ``reset_model`` draw it from a
+        generator seeded like ``Env.reset(seed=...)``: U(±scale) on ``qpos``, scale × N(0, 1) on ``qvel``."""
+        scale, nq, nv = self.family._reset_noise_scale, self.model.nq, self.model.nv
+        qpos_noise, qvel_noise = np.empty((self.num_envs, nq)), np.empty((self.num_envs, nv))
+        for k, seed in enumerate(seeds):
+            generator, _ = seeding.np_random(int(seed))
+            qpos_noise[k] = generator.uniform(low=-scale, high=scale, size=nq)
+            qvel_noise[k] = scale * generator.standard_normal(nv)
+        return qpos_noise, qvel_noise
 
     def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         active = np.asarray(active, dtype=bool)
@@ -262,12 +284,8 @@ class MujocoTaskBatch(TaskBatch):
         self.family.close()
 
     # --- for subclasses -------------------------------------------------------------------------
-    def _x_of(self, data: mujoco.MjData) -> float:
-        """The x position whose change per step gives the forward velocity, read from one ``MjData``."""
-        raise NotImplementedError
-
     def _x_position(self) -> np.ndarray:
-        """The same x position for every slot, ``(n,)``, from the batch after a step."""
+        """The x position whose change per step gives the forward velocity, ``(n,)``, after a step or reset."""
         raise NotImplementedError
 
     def _outcome(self, forward: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -277,9 +295,6 @@ class MujocoTaskBatch(TaskBatch):
 
 class HalfCheetahTaskBatch(MujocoTaskBatch):
     """HalfCheetahDir / HalfCheetahVel (HalfCheetah-v5): forward velocity from ``qpos[0]``, never terminates."""
-
-    def _x_of(self, data: mujoco.MjData) -> float:
-        return float(data.qpos[0])
 
     def _x_position(self) -> np.ndarray:
         return self.qpos[:, 0].copy()
@@ -302,9 +317,6 @@ class AntTaskBatch(MujocoTaskBatch):
         self.main_body = self.model.body(main_body).id if isinstance(main_body, str) else int(main_body)
         self.xpos = self.batch.output("xpos")
         self.cfrc_ext = self.batch.output("cfrc_ext")
-
-    def _x_of(self, data: mujoco.MjData) -> float:
-        return float(data.xpos[self.main_body, 0])
 
     def _x_position(self) -> np.ndarray:
         # xpos after mj_step is that of the last substep's final RK stage, as gymnasium reads it too
