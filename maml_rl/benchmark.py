@@ -72,9 +72,11 @@ def run_benchmark(config: Config, batches: int, progress: bool = False, threads:
         raise ConfigError(f"{config.env_name} is not a MuJoCo task: the benchmark compares against raw MuJoCo")
     num_sims = config.meta_batch_size * config.fast_batch_size
     raw = raw_mujoco_steps_per_s(family.model, num_sims, family.frame_skip, config.horizon)
-    rows, rss = [], []
+    rows, rss, faults = [], [], []
     for batch in range(batches):
+        faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         rows.append(experiment.meta_batch(batch))
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before)
         rss.append(current_rss_mb())
         if progress:
             print(f"meta-batch {batch}: {rows[-1]['seconds']:.2f} s, RSS {rss[-1]:.0f} MB", file=sys.stderr)
@@ -102,6 +104,7 @@ def run_benchmark(config: Config, batches: int, progress: bool = False, threads:
         "breakdown_seconds": {phase.removeprefix("time_"): median(r[phase] for r in timed) for phase in PHASES},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_mb_after_each_batch": [round(x, 1) for x in rss],
+        "page_faults_per_meta_batch": int(median(faults[1:] if len(faults) > 1 else faults)),
     }
 
 
@@ -116,6 +119,7 @@ def format_report(result: dict[str, Any]) -> str:
         "  breakdown (s)            " + "  ".join(f"{k} {v:.2f}" for k, v in b.items()),
         f"  peak RSS                 {result['peak_rss_mb']:>10,.0f} MB   (after batch 1: "
         f"{result['rss_mb_after_each_batch'][0]:,.0f} MB, after the last: {result['rss_mb_after_each_batch'][-1]:,.0f} MB)",
+        f"  page faults              {result['page_faults_per_meta_batch']:>10,} per meta-batch (minor)",
     ])
 
 

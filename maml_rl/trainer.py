@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from maml_rl.allocator import reuse_freed_memory
 from maml_rl.baseline import compute_advantages
 from maml_rl.config import Config, save_config, to_dict
 from maml_rl.metalearner import MAMLTRPO, TRPOSettings
@@ -102,6 +103,7 @@ class Experiment:
 
     @classmethod
     def build(cls, config: Config) -> "Experiment":
+        reuse_freed_memory()  # large tensors come and go all the time (see maml_rl.allocator)
         sampler = Sampler(
             config.env_name,
             config.fast_batch_size,

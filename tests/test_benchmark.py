@@ -12,10 +12,11 @@ def test_benchmark_prints_valid_json_on_a_tiny_setting(capsys):
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
     for key in ("raw_steps_per_s", "sampler_steps_per_s", "meta_batch_seconds", "env_steps_per_meta_batch",
-                "peak_rss_mb", "breakdown_seconds"):
+                "peak_rss_mb", "breakdown_seconds", "page_faults_per_meta_batch"):
         assert key in result
     assert result["env_steps_per_meta_batch"] == 2 * 2 * 2 * 5
     assert result["raw_steps_per_s"] > 0 and result["sampler_steps_per_s"] > 0
+    assert isinstance(result["page_faults_per_meta_batch"], int) and result["page_faults_per_meta_batch"] >= 0
     assert set(result["breakdown_seconds"]) == {"sample_before", "adapt", "sample_after", "trpo"}
 
 

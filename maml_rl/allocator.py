@@ -1,0 +1,38 @@
+"""Keep freed tensor memory in the process instead of handing it back to the kernel after every use.
+
+The learner allocates and frees tensors of ~20 MB thousands of times per meta-batch (the activations and
+their gradients over 40 tasks × 2,000 steps × 64 units). glibc's malloc serves blocks of that size with
+fresh ``mmap`` pages unless told otherwise, so each new tensor page-faults in and the kernel zeroes it.
+Measured on a halfcheetah-dir MLP meta-batch (``page_faults_per_meta_batch`` of ``python -m maml_rl.benchmark``):
+~700,000 minor page faults by default, a few thousand or fewer after :func:`reuse_freed_memory`, and about
+10 % less CPU time. The price: up to :data:`TRIM_THRESHOLD` of freed memory stays mapped to the process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters of glibc's malloc.h
+MMAP_THRESHOLD = 32 * 2**20
+"""Blocks up to this size come from the heap (glibc's largest allowed value on 64-bit systems)."""
+TRIM_THRESHOLD = 512 * 2**20
+"""Free memory at the top of the heap beyond this is returned to the kernel."""
+ENV_OVERRIDES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+
+
+def reuse_freed_memory() -> bool:
+    """Raises glibc's mmap and trim thresholds for this process; returns whether it did.
+
+    Does nothing off glibc (other platforms, musl) or when the user set ``MALLOC_MMAP_THRESHOLD_`` or
+    ``MALLOC_TRIM_THRESHOLD_``, whose values then stand.
+    """
+    if not sys.platform.startswith("linux") or any(name in os.environ for name in ENV_OVERRIDES):
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))

@@ -1,0 +1,49 @@
+"""reuse_freed_memory makes glibc keep freed tensor memory for the next tensors instead of unmapping it."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SCRIPT = """
+import ctypes, sys, torch
+from maml_rl.allocator import reuse_freed_memory
+tuned = reuse_freed_memory() if sys.argv[1] == "tuned" else False
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+mallinfo2.restype = MallInfo2
+tensors = [torch.ones(4 * 2**20) for _ in range(6)]  # 16 MB each, like a backward pass's activations
+del tensors
+print(tuned, mallinfo2().fordblks // 2**20)  # MB of freed memory the heap kept for reuse
+"""
+
+
+def _kept_mb(mode: str, **env: str) -> tuple[str, int]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    clean["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+    result = subprocess.run([sys.executable, "-c", SCRIPT, mode], env={**clean, **env}, capture_output=True, text=True)
+    if "mallinfo2" in result.stderr:
+        pytest.skip("not glibc >= 2.33: no mallinfo2 to inspect the heap")
+    assert result.returncode == 0, result.stderr
+    tuned, kept = result.stdout.split()
+    return tuned, int(kept)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning is Linux-only")
+def test_reuse_freed_memory_keeps_large_blocks_in_the_heap():
+    _, kept_by_default = _kept_mb("default")
+    tuned, kept = _kept_mb("tuned")
+    assert tuned == "True"
+    assert kept_by_default < 16  # glibc's default hands 16 MB blocks back to the kernel (they page-fault in again)
+    assert kept >= 6 * 16
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning is Linux-only")
+def test_user_malloc_settings_win():
+    tuned, _ = _kept_mb("tuned", MALLOC_TRIM_THRESHOLD_="131072")
+    assert tuned == "False"
