@@ -179,14 +179,23 @@ class MAMLTRPO:
         Jᵀ (∇²_θ' KL) J, with J = ∂θ'/∂θ and ∇²_θ' KL the Fisher of the adapted policy. Each inner step
         θ^(j+1) = θ^(j) − α g_j contributes a factor (I − α H_j), with H_j v the (symmetric) product of the
         inner Hessian, one backward through g_j's graph. Nothing is differentiated three times.
+
+        The Fisher itself is applied in Gauss-Newton form F = J_yᵀ H_y J_y (Martens 2014, "New insights and
+        perspectives on the natural gradient method", Sec. 9), y = (action means, log-std) the policy's outputs
+        and H_y the KL's Hessian in y: exact here because ∂KL/∂y = 0 at π_old. J_y x comes from differentiating
+        the linear map u ↦ J_yᵀ u (built once) with respect to u, so each product costs about two backward
+        passes through the policy instead of a double backward through its gradient.
         """
         policy, s = self.policy, self.settings
         num_tasks = valid.num_tasks
         second_order = any(g.requires_grad for grads in adaptation.grads for g in grads.values())
         leaf = {k: v.detach().requires_grad_() for k, v in adaptation.params.items()}
-        mean, log_std = policy.sequence(valid.observations, leaf)
-        kl = masked_mean(gaussian_kl(old_mean, old_log_std, mean, log_std), valid.mask).mean()
-        grad_kl = torch.autograd.grad(kl, list(leaf.values()), create_graph=True)
+        outputs = policy.sequence(valid.observations, leaf)
+        at_outputs = [y.detach().requires_grad_() for y in outputs]
+        kl = masked_mean(gaussian_kl(old_mean, old_log_std, *at_outputs), valid.mask).mean()
+        grad_kl_y = torch.autograd.grad(kl, at_outputs, create_graph=True)
+        probes = [torch.zeros_like(y, requires_grad=True) for y in outputs]
+        jt_probes = torch.autograd.grad(outputs, list(leaf.values()), probes, create_graph=True)  # u ↦ J_yᵀ u
         like = policy.meta_params()
 
         def through_inner_steps(x: Params, steps: range) -> Params:
@@ -196,12 +205,16 @@ class MAMLTRPO:
                 x = {k: x[k] - s.fast_lr * h for k, h in zip(x, hx)}
             return x
 
+        def fisher(x: Params) -> Params:
+            jx = torch.autograd.grad(jt_probes, probes, list(x.values()), retain_graph=True)  # J_y x
+            hjx = torch.autograd.grad(grad_kl_y, at_outputs, jx, retain_graph=True)  # H_y J_y x
+            return dict(zip(leaf, torch.autograd.grad(outputs, list(leaf.values()), hjx, retain_graph=True)))
+
         def product(vector: Tensor) -> Tensor:
             u = {k: v.expand(num_tasks, *v.shape) for k, v in unflatten(vector, like).items()}
             if second_order:
                 u = through_inner_steps(u, range(len(adaptation.points)))  # J v
-            dot = sum((g * u[k]).sum() for k, g in zip(leaf, grad_kl))
-            w = dict(zip(leaf, torch.autograd.grad(dot, list(leaf.values()), retain_graph=True)))  # F J v
+            w = fisher(u)  # F J v
             if second_order:
                 w = through_inner_steps(w, range(len(adaptation.points) - 1, -1, -1))  # Jᵀ F J v
             return flatten({k: t.sum(0) for k, t in w.items()}) + s.cg_damping * vector

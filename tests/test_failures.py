@@ -76,7 +76,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     process.wait()
     done = len(metrics(killed))
     assert 2 <= done < 8, f"the kill came too late to test anything ({done} batches done)"
-    assert torch.load(killed / "checkpoint.pt", weights_only=True)["batch"] >= done - 1  # loadable, not torn
+    # loadable, not torn; a kill between a batch's metrics line and its checkpoint leaves the checkpoint one behind
+    assert torch.load(killed / "checkpoint.pt", weights_only=True)["batch"] in (done - 2, done - 1)
 
     assert train_main(["--output-folder", str(killed), "--resume", "--no-progress", "--threads", "1"]) == 0
     assert metrics(killed) == metrics(whole)
