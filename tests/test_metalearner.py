@@ -113,3 +113,23 @@ def test_rejected_step_leaves_parameters_untouched(advantage):
     metrics = learner.step(train, valid)
     assert not metrics["accepted"]
     assert all(torch.equal(before[k], v) for k, v in policy.meta_params().items())
+
+
+@pytest.mark.parametrize("kind", ["mlp", "rnn"])
+def test_first_order_fisher_vector_product_is_the_fisher_of_the_adapted_policy(kind):
+    policy, train, valid, learner = _setup(kind, first_order=True)
+    adaptation = learner.adapt(train)
+    assert not any(g.requires_grad for g in adaptation.grads[0].values())
+    steps = {k: (adaptation.params[k] - p).detach() for k, p in adaptation.points[0].items()}  # −α g, held fixed
+    with torch.no_grad():
+        old = policy.sequence(valid.observations, {k: p.detach() for k, p in adaptation.params.items()})
+    like = policy.meta_params()
+
+    def kl_of(th):  # θ' = θ − α g with g constant: the first-order Jacobian is the identity
+        params = {k: p + steps[k] for k, p in policy.task_params(TASKS, unflatten(th, like)).items()}
+        return surrogate_and_kl(policy, params, valid, *old)[1].mean()
+
+    theta0 = flatten(like).detach()
+    v = torch.randn(theta0.shape, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    expected = torch.autograd.functional.hessian(kl_of, theta0) @ v + learner.settings.cg_damping * v
+    torch.testing.assert_close(learner.jtfj_fvp(adaptation, valid, *old)(v), expected, rtol=1e-7, atol=1e-9)
