@@ -191,6 +191,7 @@ def plot_adaptation_curves(groups: dict[str, list[Run]], path: Path | None = Non
     """Return vs number of adaptation steps (from test.py), mean ± 95% CI over seeds.
 
     Returns the figure (saved to ``path`` if given), or ``None`` if no run was evaluated with test.py."""
+    import matplotlib.ticker
     fig, ax = _new_figure((5, 4))
     drawn = False
     for i, (label, members) in enumerate(groups.items()):
@@ -205,7 +206,9 @@ def plot_adaptation_curves(groups: dict[str, list[Run]], path: Path | None = Non
     if not drawn:
         return None
     ax.set_xlabel("adaptation steps")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel("mean episode return (fresh tasks)")
+    ax.set_title("Return after k inner steps; bars: 95% CI over seeds", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     if path is not None:
