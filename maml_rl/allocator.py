@@ -20,15 +20,19 @@ MMAP_THRESHOLD = 32 * 2**20
 TRIM_THRESHOLD = 512 * 2**20
 """Free memory at the top of the heap beyond this is returned to the kernel."""
 ENV_OVERRIDES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+OPT_OUT = "BIO_MAML_MALLOC"
+"""Set to ``default`` to leave glibc's malloc as it is (e.g. to measure the difference)."""
 
 
 def reuse_freed_memory() -> bool:
     """Raises glibc's mmap and trim thresholds for this process; returns whether it did.
 
-    Does nothing off glibc (other platforms, musl) or when the user set ``MALLOC_MMAP_THRESHOLD_`` or
-    ``MALLOC_TRIM_THRESHOLD_``, whose values then stand.
+    Does nothing off glibc (other platforms, musl), with ``BIO_MAML_MALLOC=default``, or when the user set
+    ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_``, whose values then stand.
     """
     if not sys.platform.startswith("linux") or any(name in os.environ for name in ENV_OVERRIDES):
+        return False
+    if os.environ.get(OPT_OUT, "").lower() == "default":
         return False
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt

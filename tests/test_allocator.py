@@ -24,7 +24,7 @@ print(tuned, mallinfo2().fordblks // 2**20)  # MB of freed memory the heap kept 
 
 
 def _kept_mb(mode: str, **env: str) -> tuple[str, int]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "BIO_MAML_MALLOC"}
     clean["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
     result = subprocess.run([sys.executable, "-c", SCRIPT, mode], env={**clean, **env}, capture_output=True, text=True)
     if "mallinfo2" in result.stderr:
@@ -44,6 +44,7 @@ def test_reuse_freed_memory_keeps_large_blocks_in_the_heap():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning is Linux-only")
-def test_user_malloc_settings_win():
-    tuned, _ = _kept_mb("tuned", MALLOC_TRIM_THRESHOLD_="131072")
+@pytest.mark.parametrize("env", [{"MALLOC_TRIM_THRESHOLD_": "131072"}, {"BIO_MAML_MALLOC": "default"}])
+def test_user_malloc_settings_win(env):
+    tuned, _ = _kept_mb("tuned", **env)
     assert tuned == "False"
