@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from maml_rl.cli import add_threads_flag, check_threads
-from maml_rl.config import Config, ConfigError, config_help, load_config
+from maml_rl.config import Config, ConfigError, config_help, load_config, with_overrides
 from maml_rl.runlog import CONFIG
 from maml_rl.trainer import RunFolderError, TrainingDiverged, train
 
@@ -32,6 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-batches", type=int, help="override the number of meta-batches")
     parser.add_argument("--meta-batch-size", type=int, help="override the number of tasks per meta-batch")
     parser.add_argument("--fast-batch-size", type=int, help="override the number of episodes per task")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="assignments",
+                        help="override any config key, nested keys with dots (e.g. --set policy.leak=0.3 --set "
+                             "fast-lr=0); repeatable; applied after the other overrides")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --output-folder from its last complete meta-batch "
                              "(only --num-batches and --device may change)")
@@ -47,6 +50,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, Path]:
         if args.output_folder is None:
             raise ConfigError("--resume needs --output-folder (the run to continue)")
         changed = [f"--{k.replace('_', '-').replace('policy-type', 'policy')}" for k, v in overrides.items() if v is not None]
+        changed += ["--set"] if args.assignments else []
         if changed:
             raise ConfigError(f"--resume keeps the run's own config; {', '.join(changed)} cannot change mid-run")
         config = load_config(args.output_folder / CONFIG)
@@ -54,6 +58,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, Path]:
     if args.config is None:
         raise ConfigError("--config is required (e.g. --config configs/halfcheetah-dir.yaml)")
     config = load_config(args.config).replace(**overrides, num_batches=args.num_batches, device=args.device)
+    config = with_overrides(config, args.assignments)
     folder = args.output_folder or Path("runs") / f"{args.config.stem}-{config.policy.type}-seed{config.seed}"
     return config, folder
 

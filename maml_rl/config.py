@@ -19,9 +19,11 @@ import yaml
 from maml_rl.envs import ENV_ENTRY_POINTS
 from maml_rl.envs.vector import BACKENDS
 from maml_rl.policies.base import NONLINEARITIES
+from maml_rl.policies.inputs import INPUT_NAMES, check_input_names
 from maml_rl.policies.rnn import CELLS
 
 POLICY_TYPES = ("mlp", "rnn")
+INNER_PARAMS = ("all", "readout")
 DEVICES = ("cpu", "cuda")
 
 
@@ -61,6 +63,10 @@ def hidden_sizes_check(x: tuple[int, ...]) -> str | None:
     return None if len(x) >= 1 and all(v > 0 for v in x) else "must be a non-empty list of positive integers"
 
 
+def optional_positive(x: float | None) -> str | None:
+    return None if x is None or x > 0 else "must be > 0 (or null for none)"
+
+
 @dataclass(frozen=True)
 class PolicyConfig:
     """The ``policy:`` section."""
@@ -71,6 +77,19 @@ class PolicyConfig:
     cell: str = _opt("rnn", "recurrent cell of the rnn policy: rnn (Elman, tanh), gru or lstm", one_of(sorted(CELLS)))
     freeze_recurrent: bool = _opt(True, "rnn policy: keep the recurrent weights W_hh, b_hh fixed at their seeded init")
     init_std: float = _opt(1.0, "initial standard deviation of the Gaussian policy", positive)
+    inputs: tuple[str, ...] = _opt(
+        None, f"what the policy sees each step, observation first: {', '.join(INPUT_NAMES)}", check_input_names,
+        default_factory=lambda: ("observation",))
+    spectral_radius: float | None = _opt(
+        None, "rnn cell: rescale the frozen W_hh to this spectral radius at initialisation (null: PyTorch's init)",
+        optional_positive)
+    leak: float = _opt(1.0, "rnn policy: leaky integration h = (1 - leak) h + leak cell(x, h) (1: none)", unit_interval)
+    recurrent_density: float = _opt(1.0, "rnn policy: fraction of W_hh entries kept non-zero (seeded)", unit_interval)
+
+    def __post_init__(self) -> None:
+        if self.spectral_radius is not None and self.cell != "rnn":
+            raise ConfigError(f"spectral-radius applies to the rnn cell (a square W_hh), not {self.cell}; "
+                              "set it to null or use cell: rnn")
 
 
 @dataclass(frozen=True)
@@ -93,6 +112,9 @@ class Config:
     fast_batch_size: int = _opt(20, "episodes per task for the inner update (and for validation)", positive)
     num_steps: int = _opt(1, "inner-loop gradient steps", positive)
     fast_lr: float = _opt(0.1, "inner-loop step size alpha (0 = no adaptation, a control)", non_negative)
+    inner_params: str = _opt(
+        "all", "parameters the inner loop adapts: all, or readout (the Gaussian head's mean layer and log-std; "
+               "ANIL); the outer step trains all", one_of(INNER_PARAMS))
     num_batches: int = _opt(500, "meta-batches (outer steps) to train", positive)
     meta_batch_size: int = _opt(40, "tasks per meta-batch", positive)
     max_kl: float = _opt(1e-2, "TRPO trust region: maximum mean KL of a step", positive)
@@ -125,6 +147,28 @@ class Config:
             else:
                 data[key.replace("_", "-")] = value
         return from_dict(data, source="command line")
+
+
+def with_overrides(config: Config, assignments: list[str] | tuple[str, ...]) -> Config:
+    """``config`` with ``KEY=VALUE`` assignments applied (nested keys with dots, e.g. ``policy.leak=0.3``; values
+    read as YAML scalars or lists), validated like a config file."""
+    data = to_dict(config)
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set policy.leak=0.3")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {assignment!r}: the value is not valid YAML") from None
+        *path, last = key.strip().split(".")
+        section = data
+        for part in path:
+            section = section.get(part) if isinstance(section, dict) else None
+            if not isinstance(section, dict):
+                raise ConfigError(f"--set {assignment!r}: '{part}' is not a section of the config")
+        section[last] = value
+    return from_dict(data, source="--set")
 
 
 # --- loading and saving ------------------------------------------------------------------------------------
@@ -187,6 +231,17 @@ def config_help() -> str:
     return "\n".join(lines)
 
 
+def _finite_number(value: Any, where: str) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)  # YAML reads 1e-5 (no dot) as a string
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+    return float(value)
+
+
 def _default(f: dataclasses.Field) -> Any:
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
 
@@ -210,6 +265,8 @@ def _build(cls: type, data: Mapping[str, Any], source: str, prefix: str) -> Any:
         values[f.name] = _coerce(f, raw_value, source, prefix + key)
     try:
         return cls(**values)
+    except ConfigError as e:  # a rule between keys (__post_init__)
+        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'config'}: {e}") from None
     except TypeError as e:  # pragma: no cover - fields and values come from the same table
         raise ConfigError(f"{source}: {e}") from None
 
@@ -219,24 +276,24 @@ def _coerce(f: dataclasses.Field, value: Any, source: str, key: str) -> Any:
     where = f"{source}: key '{key}'"
     if dataclasses.is_dataclass(default):
         return _build(type(default), value or {}, source, key + ".")
-    if isinstance(default, bool):
+    if default is None and f.type == "float | None":
+        if value is not None:
+            value = _finite_number(value, where)
+    elif isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
     elif isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
     elif isinstance(default, float):
-        if isinstance(value, str):
-            try:
-                value = float(value)  # YAML reads 1e-5 (no dot) as a string
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
-        value = float(value)
+        value = _finite_number(value, where)
     elif isinstance(default, str):
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {value!r}")
+    elif isinstance(default, tuple) and all(isinstance(v, str) for v in default):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+        value = tuple(value)
     elif isinstance(default, tuple):
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise ConfigError(f"{where}: expected a list of integers, got {value!r}")

@@ -36,6 +36,10 @@ class Evaluation:
     tasks: np.ndarray
     task_keys: list[str]
     returns: np.ndarray
+    step_rewards: np.ndarray
+    """Mean reward per time step over each task's episodes still running, ``(tasks, K + 1, horizon)``; NaN where
+    every episode of the task had ended. Inference from rewards shows here as a reward that rises within an
+    episode before any gradient step (``step_rewards[:, 0]``)."""
 
     @property
     def train_returns(self) -> np.ndarray:
@@ -92,27 +96,39 @@ def evaluate(
     after every step (the shape of Finn et al. 2017, Fig. 5); one step is the training inner loop
     (``num-steps`` gradient steps of size ``fast-lr``)."""
     cfg, policy, sampler, learner = experiment.config, experiment.policy, experiment.sampler, experiment.learner
-    tasks, returns = [], []
+    tasks, returns, step_rewards = [], [], []
     for batch in tqdm(range(num_batches), desc="evaluating", unit="batch", disable=not progress):
         rng = batch_rng(seed, EVAL_STREAM, batch)
         batch_tasks = sampler.sample_tasks(cfg.meta_batch_size, rng)
         params = {k: v.detach() for k, v in policy.task_params(len(batch_tasks)).items()}
-        per_step = []
+        per_step, rewards_per_step = [], []
         for step in range(adapt_steps + 1):
             with torch_threads(1):
                 episodes = sampler.sample(policy, params, batch_tasks, rng)
             per_step.append(episodes.returns.cpu().numpy())
+            rewards_per_step.append(mean_reward_per_step(episodes))
             if step == adapt_steps:
                 break
             with torch_threads(experiment.learner_threads):
                 compute_advantages(episodes, cfg.gamma, cfg.gae_lambda)
                 leaf = {k: v.requires_grad_() for k, v in params.items()}
-                params = adapt(policy, leaf, episodes, cfg.fast_lr, cfg.num_steps, first_order=True).params
+                params = adapt(policy, leaf, episodes, cfg.fast_lr, cfg.num_steps, first_order=True,
+                               adapted=learner.adapted_names).params
                 params = {k: v.detach() for k, v in params.items()}
         tasks.extend(batch_tasks)
         returns.append(np.stack(per_step, 1))
+        step_rewards.append(np.stack(rewards_per_step, 1))
     family = type(sampler.family)
-    return Evaluation(family.task_array(tasks), list(family.task_shapes), np.concatenate(returns))
+    return Evaluation(family.task_array(tasks), list(family.task_shapes), np.concatenate(returns),
+                      np.concatenate(step_rewards))
+
+
+def mean_reward_per_step(episodes) -> np.ndarray:
+    """``(tasks, T)``: each task's mean reward at step t over its episodes still running then (NaN if none)."""
+    total = (episodes.rewards * episodes.mask).sum(2)
+    count = episodes.mask.sum(2)
+    mean = total / count.clamp_min(1.0)
+    return torch.where(count > 0, mean, torch.full_like(mean, float("nan"))).cpu().numpy()
 
 
 def save_results(evaluation: Evaluation, folder: Path) -> None:
@@ -124,6 +140,7 @@ def save_results(evaluation: Evaluation, folder: Path) -> None:
         train_returns=evaluation.train_returns,
         valid_returns=evaluation.valid_returns,
         returns=evaluation.returns,
+        step_rewards=evaluation.step_rewards,
     )
     summary = {"tasks": len(evaluation.tasks), "episodes": evaluation.returns.shape[2], "steps": evaluation.summary()}
     (folder / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import torch
 from torch import Tensor
@@ -26,7 +26,7 @@ from maml_rl.policies.base import Params, Policy, gaussian_kl, gaussian_log_prob
 
 def reinforce_loss(policy: Policy, params: Params, episodes: Episodes) -> Tensor:
     """Per-task REINFORCE loss ``(tasks,)``: −mean over valid steps of log π(a|history) · advantage."""
-    mean, log_std = policy.sequence(episodes.observations, params)
+    mean, log_std = policy.sequence_of(episodes, params)
     log_probs = gaussian_log_prob(episodes.actions, mean, log_std)
     return -masked_mean(log_probs * episodes.advantages, episodes.mask)
 
@@ -44,19 +44,32 @@ class Adaptation:
 
 
 def adapt(
-    policy: Policy, params: Params, episodes: Episodes, fast_lr: float, num_steps: int = 1, first_order: bool = False
+    policy: Policy,
+    params: Params,
+    episodes: Episodes,
+    fast_lr: float,
+    num_steps: int = 1,
+    first_order: bool = False,
+    adapted: Collection[str] | None = None,
 ) -> Adaptation:
     """``num_steps`` gradient steps of every task on its own episodes; ``params`` carry a task axis.
 
-    With ``first_order=False`` the result stays differentiable through the inner gradients (second order).
+    ``adapted`` names the parameters the inner loop changes (default: all); the others pass through as they
+    are. With ``first_order=False`` the result stays differentiable through the inner gradients (second order),
+    and the trace holds the gradient of *every* parameter, so that the Fisher-vector product can apply the
+    Hessian of the inner loss to any vector (see :meth:`MAMLTRPO.jtfj_fvp`).
     """
+    adapted = set(params) if adapted is None else set(adapted)
     points, grads_trace = [], []
     for _ in range(num_steps):
+        names = list(params) if not first_order else [k for k in params if k in adapted]
         loss = reinforce_loss(policy, params, episodes).sum()
-        grads = torch.autograd.grad(loss, list(params.values()), create_graph=not first_order)
+        grads = dict(zip(names, torch.autograd.grad(loss, [params[k] for k in names], create_graph=not first_order)))
         points.append(params)
-        grads_trace.append(dict(zip(params, grads)))
-        params = {name: p - fast_lr * g for (name, p), g in zip(params.items(), grads)}
+        grads_trace.append(grads)
+        # a parameter that does not adapt still becomes a new graph node (a view), so that a derivative with
+        # respect to the next point is the partial one at that point, not a total one through earlier steps
+        params = {name: p - fast_lr * grads[name] if name in adapted else p.view_as(p) for name, p in params.items()}
     return Adaptation(params, points, grads_trace)
 
 
@@ -64,7 +77,7 @@ def surrogate_and_kl(
     policy: Policy, params: Params, episodes: Episodes, old_mean: Tensor, old_log_std: Tensor
 ) -> tuple[Tensor, Tensor]:
     """Per-task TRPO surrogate loss and mean KL(π_old ‖ π_params) over valid steps, each ``(tasks,)``."""
-    mean, log_std = policy.sequence(episodes.observations, params)
+    mean, log_std = policy.sequence_of(episodes, params)
     return surrogate_and_kl_of(mean, log_std, episodes, old_mean, old_log_std)
 
 
@@ -91,11 +104,14 @@ class TRPOSettings:
     cg_damping: float = 1e-5
     ls_max_steps: int = 15
     ls_backtrack_ratio: float = 0.8
+    inner_params: str = "all"
+    """Parameters the inner loop adapts: ``all``, or ``readout`` (the Gaussian head; ANIL, Raghu et al. 2020)."""
     fvp: str = "jtfj"
     """Fisher-vector product: ``jtfj`` (Jᵀ F J, no third-order graph) or ``autograd`` (plain double backward)."""
 
 
 FVP_METHODS = ("jtfj", "autograd")
+INNER_PARAMS = ("all", "readout")
 
 
 class MAMLTRPO:
@@ -104,7 +120,13 @@ class MAMLTRPO:
     def __init__(self, policy: Policy, settings: TRPOSettings) -> None:
         if settings.fvp not in FVP_METHODS:
             raise ValueError(f"unknown fvp method {settings.fvp!r}; choose one of {FVP_METHODS}")
+        if settings.inner_params not in INNER_PARAMS:
+            raise ValueError(f"unknown inner_params {settings.inner_params!r}; choose one of {INNER_PARAMS}")
         self.policy, self.settings = policy, settings
+        self.adapted_names: tuple[str, ...] = (
+            tuple(policy.meta_params()) if settings.inner_params == "all" else policy.readout_names()
+        )
+        """The parameters the inner loop changes."""
 
     def adapt(self, train: Episodes, theta: Params | None = None, create_graph: bool | None = None) -> Adaptation:
         """θ'_i for every task of ``train`` (θ: the policy's meta-parameters unless given)."""
@@ -112,7 +134,7 @@ class MAMLTRPO:
         theta = self.policy.meta_params() if theta is None else theta
         first_order = s.first_order if create_graph is None else not create_graph
         task_theta = self.policy.task_params(train.num_tasks, theta)
-        return adapt(self.policy, task_theta, train, s.fast_lr, s.num_steps, first_order)
+        return adapt(self.policy, task_theta, train, s.fast_lr, s.num_steps, first_order, self.adapted_names)
 
     def step(self, train: Episodes, valid: Episodes, adaptation: Adaptation | None = None) -> dict[str, Any]:
         """One TRPO step on the post-adaptation surrogate; returns the step's metrics.
@@ -124,7 +146,7 @@ class MAMLTRPO:
         s, policy = self.settings, self.policy
         theta = policy.meta_params()
         adaptation = self.adapt(train) if adaptation is None else adaptation
-        mean, log_std = policy.sequence(valid.observations, adaptation.params)
+        mean, log_std = policy.sequence_of(valid, adaptation.params)
         old_mean, old_log_std = mean.detach(), log_std.detach()  # π_old: the adapted policy at the current θ
         loss, kl = surrogate_and_kl_of(mean, log_std, valid, old_mean, old_log_std)
         loss_before = loss.mean()
@@ -190,7 +212,7 @@ class MAMLTRPO:
         num_tasks = valid.num_tasks
         second_order = any(g.requires_grad for grads in adaptation.grads for g in grads.values())
         leaf = {k: v.detach().requires_grad_() for k, v in adaptation.params.items()}
-        outputs = policy.sequence(valid.observations, leaf)
+        outputs = policy.sequence_of(valid, leaf)
         at_outputs = [y.detach().requires_grad_() for y in outputs]
         kl = masked_mean(gaussian_kl(old_mean, old_log_std, *at_outputs), valid.mask).mean()
         grad_kl_y = torch.autograd.grad(kl, at_outputs, create_graph=True)
@@ -198,11 +220,26 @@ class MAMLTRPO:
         jt_probes = torch.autograd.grad(outputs, list(leaf.values()), probes, create_graph=True)  # u ↦ J_yᵀ u
         like = policy.meta_params()
 
-        def through_inner_steps(x: Params, steps: range) -> Params:
+        adapted = set(self.adapted_names)
+        everything = adapted >= set(like)
+
+        def through_inner_steps(x: Params, steps: range, transposed: bool) -> Params:
+            # Each inner step's Jacobian is I − α P H_j, with P the projection onto the adapted parameters
+            # (P = I when all adapt) and H_j v one backward through the (full) inner gradient's graph.
             for j in steps:
                 point, grads = adaptation.points[j], adaptation.grads[j]
-                hx = torch.autograd.grad(list(grads.values()), list(point.values()), list(x.values()), retain_graph=True)
-                x = {k: x[k] - s.fast_lr * h for k, h in zip(x, hx)}
+                if everything:  # I − α H_j is symmetric
+                    hx = torch.autograd.grad(list(grads.values()), list(point.values()), list(x.values()), retain_graph=True)
+                    x = {k: x[k] - s.fast_lr * h for k, h in zip(x, hx)}
+                elif not transposed:  # (I − α P H_j) x
+                    hx = torch.autograd.grad(list(grads.values()), list(point.values()), [x[k] for k in grads], retain_graph=True,
+                                             materialize_grads=True)
+                    x = {k: x[k] - s.fast_lr * h if k in adapted else x[k] for k, h in zip(point, hx)}
+                else:  # (I − α H_j P) x
+                    rows = [k for k in grads if k in adapted]
+                    hx = torch.autograd.grad([grads[k] for k in rows], list(point.values()), [x[k] for k in rows],
+                                             retain_graph=True, materialize_grads=True)
+                    x = {k: x[k] - s.fast_lr * h for k, h in zip(point, hx)}
             return x
 
         def fisher(x: Params) -> Params:
@@ -213,10 +250,10 @@ class MAMLTRPO:
         def product(vector: Tensor) -> Tensor:
             u = {k: v.expand(num_tasks, *v.shape) for k, v in unflatten(vector, like).items()}
             if second_order:
-                u = through_inner_steps(u, range(len(adaptation.points)))  # J v
+                u = through_inner_steps(u, range(len(adaptation.points)), transposed=False)  # J v
             w = fisher(u)  # F J v
             if second_order:
-                w = through_inner_steps(w, range(len(adaptation.points) - 1, -1, -1))  # Jᵀ F J v
+                w = through_inner_steps(w, range(len(adaptation.points) - 1, -1, -1), transposed=True)  # Jᵀ F J v
             return flatten({k: t.sum(0) for k, t in w.items()}) + s.cg_damping * vector
 
         return product

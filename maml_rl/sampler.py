@@ -100,7 +100,11 @@ class Sampler:
         hidden = policy.initial_hidden(num_tasks, per_task)
         for t in range(steps):
             obs_t = torch.from_numpy(obs).to(device=device, dtype=torch.float32).view(num_tasks, per_task, obs_dim)
-            mean, log_std, hidden = policy(obs_t, params, hidden)
+            if t == 0:
+                inputs_t = policy.inputs.first_step(obs_t)
+            else:  # the action and reward exactly as recorded, so the losses rebuild the same inputs
+                inputs_t = policy.inputs.next_step(obs_t, actions[:, t - 1], rewards[:, t - 1])
+            mean, log_std, hidden = policy(inputs_t, params, hidden)
             action = mean + log_std.exp() * torch.randn(mean.shape, generator=noise_gen, device=device)
             env_action = normalized_to_bounds(action, self.normalization_scale, low, high)
             active_t = torch.from_numpy(active).to(device).view(num_tasks, per_task)

@@ -87,6 +87,7 @@ def trpo_settings(config: Config) -> TRPOSettings:
         cg_damping=config.cg_damping,
         ls_max_steps=config.ls_max_steps,
         ls_backtrack_ratio=config.ls_backtrack_ratio,
+        inner_params=config.inner_params,
     )
 
 

@@ -52,12 +52,17 @@ def _episode_frames(experiment: Experiment, env: gym.Env, params: dict[str, torc
     hidden = policy.initial_hidden(1, 1)
     generator = torch.Generator(device=device).manual_seed(seed)
     frames = [env.render()]
+    action = reward = None
     for _ in range(cfg.horizon):
         obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=device).view(1, 1, -1)
-        mean, log_std, hidden = policy(obs_t, params, hidden)
+        if action is None:
+            inputs_t = policy.inputs.first_step(obs_t)
+        else:
+            inputs_t = policy.inputs.next_step(obs_t, action, torch.tensor([[reward]], dtype=torch.float32, device=device))
+        mean, log_std, hidden = policy(inputs_t, params, hidden)
         action = mean + log_std.exp() * torch.randn(mean.shape, generator=generator, device=device)
         env_action = normalized_to_bounds(action, cfg.normalization_scale, low, high).view(-1).double().cpu().numpy()
-        obs, _, terminated, _, _ = env.step(env_action)
+        obs, reward, terminated, _, _ = env.step(env_action)
         frames.append(env.render())
         if terminated:
             break

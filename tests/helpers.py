@@ -25,10 +25,15 @@ def synthetic_episodes(policy, tasks: int = 3, steps: int = 6, episodes: int = 4
         lengths = torch.randint(steps // 2, steps + 1, (tasks, episodes), generator=g)
     mask = (torch.arange(steps).view(1, steps, 1) < lengths.unsqueeze(1)).to(dtype)
     obs = obs * mask.unsqueeze(-1)
-    with torch.no_grad():
-        mean, log_std = policy.sequence(obs, policy.task_params(tasks))
-        actions = mean + log_std.exp() * torch.randn(mean.shape, generator=g, dtype=dtype)
-        log_probs = gaussian_log_prob(actions, mean, log_std)
     rewards = torch.randn(tasks, steps, episodes, generator=g, dtype=dtype) * mask
+    with torch.no_grad():
+        if policy.inputs.observation_only:
+            mean, log_std = policy.sequence(obs, policy.task_params(tasks))
+            actions = mean + log_std.exp() * torch.randn(mean.shape, generator=g, dtype=dtype)
+        else:  # the inputs hold the actions themselves: draw them first, then score them under the policy
+            actions = torch.randn(tasks, steps, episodes, policy.act_dim, generator=g, dtype=dtype)
+            mean, log_std = policy.sequence(policy.inputs.of_sequences(obs, actions, rewards), policy.task_params(tasks))
+        log_probs = gaussian_log_prob(actions, mean, log_std)
+    actions = actions * mask.unsqueeze(-1)
     episodes_ = Episodes(obs, actions, rewards, mask, log_probs * mask).validate()
     return compute_advantages(episodes_, gamma=0.9, gae_lambda=0.95)

@@ -14,11 +14,19 @@ CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 def test_shipped_configs_load_with_pytorch_maml_rl_values(path):
     cfg = load_config(path)
     assert (cfg.gamma, cfg.gae_lambda, cfg.first_order) == (0.99, 1.0, False)
-    assert (cfg.fast_batch_size, cfg.num_steps, cfg.fast_lr, cfg.num_batches) == (20, 1, 0.1, 500)
+    fast_lr = 0.0 if path.stem.endswith("-rl2") else 0.1  # RL^2: adaptation by memory alone
+    assert (cfg.fast_batch_size, cfg.num_steps, cfg.fast_lr, cfg.num_batches) == (20, 1, fast_lr, 500)
     assert cfg.meta_batch_size == (20 if "navigation" in path.stem else 40)
     assert (cfg.max_kl, cfg.cg_iters, cfg.cg_damping, cfg.ls_max_steps, cfg.ls_backtrack_ratio) == (0.01, 10, 1e-5, 15, 0.8)
     assert (cfg.horizon, cfg.normalization_scale) == (100, 10.0)
     assert cfg.policy.hidden_sizes == (64, 64) and cfg.policy.nonlinearity == "tanh"
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if "-reward" in p.stem or p.stem.endswith("-rl2")], ids=lambda p: p.stem)
+def test_reward_aware_configs_feed_the_previous_action_and_reward(path):
+    cfg = load_config(path)
+    assert cfg.policy.inputs == ("observation", "previous-action", "previous-reward")
+    assert cfg.policy.freeze_recurrent == (path.stem.endswith("-reward"))
 
 
 def test_round_trip_through_yaml(tmp_path):

@@ -12,11 +12,15 @@ from maml_rl.episodes import masked_mean
 TASKS = 3
 
 
-def _setup(kind, num_steps=1, first_order=False, fast_lr=0.5, **policy_kwargs):
+FULL_INPUTS = ("observation", "previous-action", "previous-reward", "episode-start")
+
+
+def _setup(kind, num_steps=1, first_order=False, fast_lr=0.5, inner_params="all", **policy_kwargs):
     policy = tiny_policy(kind, **policy_kwargs).double()
     train = synthetic_episodes(policy, tasks=TASKS, seed=1)
     valid = synthetic_episodes(policy, tasks=TASKS, seed=2)
-    settings = TRPOSettings(fast_lr=fast_lr, num_steps=num_steps, first_order=first_order, cg_damping=1e-3)
+    settings = TRPOSettings(fast_lr=fast_lr, num_steps=num_steps, first_order=first_order, cg_damping=1e-3,
+                            inner_params=inner_params)
     return policy, train, valid, MAMLTRPO(policy, settings)
 
 
@@ -27,17 +31,27 @@ def _post_adaptation(policy, learner, train, valid, theta_flat, old=None):
     if not theta_flat.requires_grad:  # the inner step differentiates with respect to it
         theta_flat = theta_flat.clone().requires_grad_()
     params = policy.task_params(TASKS, unflatten(theta_flat, like))
-    adapted = adapt(policy, params, train, s.fast_lr, s.num_steps, s.first_order).params
+    adapted = adapt(policy, params, train, s.fast_lr, s.num_steps, s.first_order, learner.adapted_names).params
     if old is None:
         with torch.no_grad():
-            old = policy.sequence(valid.observations, {k: v.detach() for k, v in adapted.items()})
+            old = policy.sequence_of(valid, {k: v.detach() for k, v in adapted.items()})
     loss, kl = surrogate_and_kl(policy, adapted, valid, *old)
     return loss.mean(), kl.mean(), old
 
 
-@pytest.mark.parametrize("kind,num_steps", [("mlp", 1), ("mlp", 2), ("rnn", 1), ("rnn", 2)])
-def test_fisher_vector_products_equal_explicit_hessian_of_kl(kind, num_steps):
-    policy, train, valid, learner = _setup(kind, num_steps)
+FVP_CASES = [
+    ("mlp", 1, "all", {}), ("mlp", 2, "all", {}), ("rnn", 1, "all", {}), ("rnn", 2, "all", {}),
+    # only the readout adapts in the inner loop (ANIL); every parameter still moves in the outer step
+    ("mlp", 1, "readout", {}), ("mlp", 2, "readout", {}), ("rnn", 1, "readout", {}), ("rnn", 2, "readout", {}),
+    # the policy also sees its previous action and reward, and a leaky, rescaled reservoir
+    ("mlp", 1, "all", {"inputs": FULL_INPUTS}),
+    ("rnn", 2, "readout", {"inputs": FULL_INPUTS, "spectral_radius": 0.95, "leak": 0.5}),
+]
+
+
+@pytest.mark.parametrize("kind,num_steps,inner_params,policy_kwargs", FVP_CASES)
+def test_fisher_vector_products_equal_explicit_hessian_of_kl(kind, num_steps, inner_params, policy_kwargs):
+    policy, train, valid, learner = _setup(kind, num_steps, inner_params=inner_params, **policy_kwargs)
     theta0 = flatten(policy.meta_params()).detach()
     _, _, old = _post_adaptation(policy, learner, train, valid, theta0)
     kl_of = lambda th: _post_adaptation(policy, learner, train, valid, th, old)[1]  # noqa: E731
@@ -48,7 +62,7 @@ def test_fisher_vector_products_equal_explicit_hessian_of_kl(kind, num_steps):
     adaptation = learner.adapt(train)
     theta = policy.meta_params()
     with torch.no_grad():
-        old_mean, old_log_std = policy.sequence(valid.observations, {k: p.detach() for k, p in adaptation.params.items()})
+        old_mean, old_log_std = policy.sequence_of(valid, {k: p.detach() for k, p in adaptation.params.items()})
     _, kl = surrogate_and_kl(policy, adaptation.params, valid, old_mean, old_log_std)
     plain = learner.autograd_fvp(kl.mean(), theta)(v)
     shortcut = learner.jtfj_fvp(adaptation, valid, old_mean, old_log_std)(v)
@@ -63,15 +77,15 @@ def _plain_fisher(policy, valid, old):
     like = policy.meta_params()
 
     def kl_of(th):
-        mean, log_std = policy.sequence(valid.observations, policy.task_params(TASKS, unflatten(th, like)))
+        mean, log_std = policy.sequence_of(valid, policy.task_params(TASKS, unflatten(th, like)))
         return masked_mean(gaussian_kl(old[0], old[1], mean, log_std), valid.mask).mean()
 
     return torch.autograd.functional.hessian(kl_of, theta0)
 
 
-@pytest.mark.parametrize("kind", ["mlp", "rnn"])
-def test_second_order_meta_gradient_equals_finite_differences(kind):
-    policy, train, valid, learner = _setup(kind)
+@pytest.mark.parametrize("kind,inner_params", [("mlp", "all"), ("rnn", "all"), ("rnn", "readout")])
+def test_second_order_meta_gradient_equals_finite_differences(kind, inner_params):
+    policy, train, valid, learner = _setup(kind, inner_params=inner_params)
     theta0 = flatten(policy.meta_params()).detach()
     _, _, old = _post_adaptation(policy, learner, train, valid, theta0)
     loss_of = lambda th: _post_adaptation(policy, learner, train, valid, th, old)[0]  # noqa: E731
@@ -86,7 +100,7 @@ def test_second_order_meta_gradient_equals_finite_differences(kind):
     torch.testing.assert_close(analytic, numeric, rtol=1e-5, atol=1e-7)
 
     # the first-order approximation drops the inner Hessian term and so differs measurably
-    fo_policy, fo_train, fo_valid, fo_learner = _setup(kind, first_order=True)
+    fo_policy, fo_train, fo_valid, fo_learner = _setup(kind, first_order=True, inner_params=inner_params)
     fo_theta = theta0.clone().requires_grad_()
     first_order = torch.autograd.grad(_post_adaptation(fo_policy, fo_learner, fo_train, fo_valid, fo_theta, old)[0], fo_theta)[0]
     relative = (first_order - numeric).norm() / numeric.norm()
@@ -122,7 +136,7 @@ def test_first_order_fisher_vector_product_is_the_fisher_of_the_adapted_policy(k
     assert not any(g.requires_grad for g in adaptation.grads[0].values())
     steps = {k: (adaptation.params[k] - p).detach() for k, p in adaptation.points[0].items()}  # −α g, held fixed
     with torch.no_grad():
-        old = policy.sequence(valid.observations, {k: p.detach() for k, p in adaptation.params.items()})
+        old = policy.sequence_of(valid, {k: p.detach() for k, p in adaptation.params.items()})
     like = policy.meta_params()
 
     def kl_of(th):  # θ' = θ − α g with g constant: the first-order Jacobian is the identity
@@ -133,3 +147,14 @@ def test_first_order_fisher_vector_product_is_the_fisher_of_the_adapted_policy(k
     v = torch.randn(theta0.shape, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     expected = torch.autograd.functional.hessian(kl_of, theta0) @ v + learner.settings.cg_damping * v
     torch.testing.assert_close(learner.jtfj_fvp(adaptation, valid, *old)(v), expected, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "rnn"])
+def test_readout_adaptation_changes_only_the_gaussian_head(kind):
+    policy, train, _, learner = _setup(kind, num_steps=2, inner_params="readout")
+    assert set(learner.adapted_names) == {"mean.weight", "mean.bias", "log_std"}
+    adaptation = learner.adapt(train)
+    theta = policy.task_params(TASKS)
+    for name, adapted in adaptation.params.items():
+        moved = not torch.equal(adapted, theta[name])
+        assert moved == (name in learner.adapted_names), f"{name}: moved={moved}"

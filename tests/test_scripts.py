@@ -54,6 +54,27 @@ def test_train_then_test_every_config(tmp_path, name, policy):
     assert results["tasks"].shape[0] == 6
 
 
+def test_reward_aware_rnn_trains_and_records_rewards_per_time_step(tmp_path):
+    run = tmp_path / "run"
+    config = tiny_config(tmp_path, "halfcheetah-dir-reward", horizon=7)
+    args = ["--config", str(config), "--policy", "rnn", "--output-folder", str(run), "--no-progress",
+            "--set", "policy.spectral-radius=0.95", "--set", "policy.leak=0.5"]
+    assert train_main(args) == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())["policy"]
+    assert (saved["spectral-radius"], saved["leak"], saved["inputs"][-1]) == (0.95, 0.5, "previous-reward")
+    assert evaluate_main(["--run", str(run), "--num-batches", "1", "--meta-batch-size", "3", "--adapt-steps", "2",
+                          "--no-progress"]) == 0
+    results = np.load(run / "results.npz")
+    assert results["step_rewards"].shape == (3, 3, 7)
+    # the mean over time steps of the per-step rewards is the mean return divided by the horizon (no falls here)
+    np.testing.assert_allclose(results["step_rewards"].sum(2), results["returns"].mean(2), rtol=1e-5, atol=1e-6)
+
+
+def test_set_overrides_are_validated(capsys):
+    assert train_main(["--config", str(REPO / "configs" / "2d-navigation.yaml"), "--set", "policy.leak=2"]) == 2
+    assert "policy.leak" in capsys.readouterr().err
+
+
 def test_scripts_run_as_commands_with_a_progress_bar(tmp_path):
     run = tmp_path / "run"
     done = subprocess.run([sys.executable, str(REPO / "train.py"), "--config", str(tiny_config(tmp_path)),

@@ -4,8 +4,10 @@ Parameters travel as a dict keyed by ``named_parameters()`` names, each with a l
 (``(tasks, *param.shape)``), so one forward serves every task with its own adapted parameters. Anything
 that must not learn (frozen recurrent weights) is a buffer, hence never in that dict.
 
-Shapes: observations ``(tasks, batch, obs_dim)`` for one step, ``(tasks, T, episodes, obs_dim)`` for whole
-sequences; action means the same with ``act_dim``; ``log_std`` broadcasts against the means.
+Shapes: inputs ``(tasks, batch, input_dim)`` for one step, ``(tasks, T, episodes, input_dim)`` for whole
+sequences; action means the same with ``act_dim``; ``log_std`` broadcasts against the means. The input is the
+observation, or the observation with the previous action, reward and an episode-start flag appended, as the
+policy's :class:`~maml_rl.policies.inputs.PolicyInputs` builds it (``input_dim`` = ``obs_dim`` by default).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from maml_rl.policies.inputs import PolicyInputs
 
 Params = dict[str, Tensor]
 Hidden = tuple[Tensor, ...]
@@ -76,15 +80,21 @@ class Policy(nn.Module):
 
     is_recurrent: bool = False
 
-    def __init__(self, obs_dim: int, act_dim: int, init_std: float = 1.0) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, init_std: float = 1.0, inputs: tuple[str, ...] = ("observation",)) -> None:
         super().__init__()
         self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.inputs = PolicyInputs(obs_dim, act_dim, tuple(inputs))
+        self.input_dim = self.inputs.dim
         self.log_std = nn.Parameter(torch.full((act_dim,), math.log(init_std)))
 
     # --- parameters -----------------------------------------------------------------------------
     def meta_params(self) -> Params:
         """The learnable parameters, by name (the meta-parameters θ); frozen weights are not here."""
         return dict(self.named_parameters())
+
+    def readout_names(self) -> tuple[str, ...]:
+        """The Gaussian head's parameters (its mean layer and log-std): what ``inner-params: readout`` adapts."""
+        return tuple(n for n in self.meta_params() if n.startswith("mean.") or n == "log_std")
 
     def task_params(self, num_tasks: int, params: Params | None = None) -> Params:
         """``params`` (default: the module's own) with a leading task axis of size ``num_tasks`` (views)."""
@@ -99,8 +109,10 @@ class Policy(nn.Module):
     def forward(
         self, obs: Tensor, params: Params | None = None, hidden: Hidden | None = None
     ) -> tuple[Tensor, Tensor, Hidden]:
-        """One time step: ``obs`` ``(tasks, batch, obs_dim)`` → action mean, log-std, next hidden state."""
-        _check_obs(obs, 3, self.obs_dim, "(tasks, batch, obs_dim)")
+        """One time step: ``obs`` ``(tasks, batch, input_dim)`` → action mean, log-std, next hidden state.
+
+        ``obs`` is the built input (see :attr:`inputs`); with the default inputs, the observation itself."""
+        _check_obs(obs, 3, self.input_dim, "(tasks, batch, input_dim)")
         params = self.task_params(obs.shape[0]) if params is None else params
         if hidden is None:
             hidden = self.initial_hidden(obs.shape[0], obs.shape[1])
@@ -108,10 +120,18 @@ class Policy(nn.Module):
         return mean, params["log_std"].unsqueeze(1), hidden
 
     def sequence(self, obs: Tensor, params: Params | None = None) -> tuple[Tensor, Tensor]:
-        """Whole episodes from their first step: ``obs`` ``(tasks, T, episodes, obs_dim)`` → means, log-std."""
-        _check_obs(obs, 4, self.obs_dim, "(tasks, T, episodes, obs_dim)")
+        """Whole episodes from their first step: inputs ``(tasks, T, episodes, input_dim)`` → means, log-std."""
+        _check_obs(obs, 4, self.input_dim, "(tasks, T, episodes, input_dim)")
         params = self.task_params(obs.shape[0]) if params is None else params
         return self._mean_sequence(obs, params), params["log_std"][:, None, None, :]
+
+    def sequence_of(self, episodes: Any, params: Params | None = None) -> tuple[Tensor, Tensor]:
+        """:meth:`sequence` on recorded :class:`~maml_rl.episodes.Episodes`, their inputs rebuilt as sampled."""
+        return self.sequence(self.episode_inputs(episodes), params)
+
+    def episode_inputs(self, episodes: Any) -> Tensor:
+        """The inputs ``(tasks, T, episodes, input_dim)`` the policy saw while sampling ``episodes``."""
+        return self.inputs.of_sequences(episodes.observations, episodes.actions, episodes.rewards)
 
     def _mean_step(self, obs: Tensor, params: Params, hidden: Hidden) -> tuple[Tensor, Hidden]:
         raise NotImplementedError
@@ -126,6 +146,6 @@ class Policy(nn.Module):
         return {"type": type(self).__name__, "learnable_parameters": learnable, "frozen_parameters": frozen}
 
 
-def _check_obs(obs: Tensor, ndim: int, obs_dim: int, layout: str) -> None:
-    if obs.dim() != ndim or obs.shape[-1] != obs_dim:
-        raise ValueError(f"observations must be {layout} with obs_dim={obs_dim}, got shape {tuple(obs.shape)}")
+def _check_obs(obs: Tensor, ndim: int, input_dim: int, layout: str) -> None:
+    if obs.dim() != ndim or obs.shape[-1] != input_dim:
+        raise ValueError(f"policy inputs must be {layout} with input_dim={input_dim}, got shape {tuple(obs.shape)}")

@@ -19,9 +19,10 @@ class GaussianMLPPolicy(Policy):
         hidden_sizes: Sequence[int] = (64, 64),
         nonlinearity: str = "tanh",
         init_std: float = 1.0,
+        inputs: tuple[str, ...] = ("observation",),
     ) -> None:
-        super().__init__(obs_dim, act_dim, init_std)
-        sizes = [obs_dim, *hidden_sizes]
+        super().__init__(obs_dim, act_dim, init_std, inputs)
+        sizes = [self.input_dim, *hidden_sizes]
         self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:]))
         self.mean = nn.Linear(sizes[-1], act_dim)
         self.nonlinearity = NONLINEARITIES[nonlinearity]

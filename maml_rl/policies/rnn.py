@@ -11,6 +11,13 @@ generator and stored as *buffers*: they are not in :meth:`meta_params`, so neith
 TRPO step can change them, and they are not part of the search direction. This is the
 "fixed prefrontal circuitry, plastic input/output synapses" reading of Wang et al. 2018.
 
+The frozen circuit can be tuned as reservoir computing tunes its reservoir (Jaeger 2001; Lukoševičius 2012,
+"A practical guide to applying echo state networks"): ``recurrent_density`` keeps a seeded random fraction of
+W_hh's entries, ``spectral_radius`` rescales W_hh so that its largest absolute eigenvalue has that value (how
+close the dynamics run to the edge of stability, hence how long they remember), and ``leak`` makes each
+layer a leaky integrator, h_t = (1 − leak)·h_{t−1} + leak·cell(x_t, h_{t−1}) (the LSTM's [h, c] state as a
+whole). The defaults (no rescaling, density 1, leak 1) are PyTorch's cells unchanged.
+
 Sampling runs :meth:`forward` one step at a time with the hidden state the sampler carries; the losses run
 :meth:`sequence`, which computes the input projections of all time steps at once and then the recurrence.
 Both apply the same cell function, so their log-probabilities agree.
@@ -76,17 +83,47 @@ def stack_steps(steps: list[Tensor]) -> Tensor:
     return _StackSteps.apply(*steps)
 
 
+def spectral_radius(matrix: Tensor) -> float:
+    """The largest absolute eigenvalue of a square matrix."""
+    return float(torch.linalg.eigvals(matrix.double()).abs().max())
+
+
+def reservoir_weights(weight_hh: Tensor, radius: float | None = None, density: float = 1.0) -> Tensor:
+    """A drawn W_hh, sparsified to ``density`` (a random mask from torch's seeded global generator) and rescaled
+    to spectral radius ``radius``; with the defaults, ``weight_hh`` itself (and no random draw)."""
+    if density < 1.0:
+        weight_hh = weight_hh * (torch.rand(weight_hh.shape) < density)
+    if radius is not None:
+        if weight_hh.shape[0] != weight_hh.shape[1]:
+            raise ValueError(f"spectral radius needs a square W_hh (the rnn cell), got shape {tuple(weight_hh.shape)}")
+        current = spectral_radius(weight_hh)
+        if current == 0.0:
+            raise ValueError("cannot rescale W_hh to a spectral radius: its eigenvalues are all zero (raise the density)")
+        weight_hh = weight_hh * (radius / current)
+    return weight_hh
+
+
 class RecurrentLayer(nn.Module):
     """One recurrent cell's weights, named as PyTorch's cells name them (``weight_ih``, ``bias_hh``, …)."""
 
-    def __init__(self, input_size: int, hidden_size: int, cell: str, freeze_recurrent: bool) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        cell: str,
+        freeze_recurrent: bool,
+        spectral_radius: float | None = None,
+        recurrent_density: float = 1.0,
+    ) -> None:
         super().__init__()
         gates = CELL_GATES[cell] * hidden_size
         bound = 1.0 / math.sqrt(hidden_size)  # PyTorch's RNNCell initialisation
         init = lambda *shape: torch.empty(*shape).uniform_(-bound, bound)  # noqa: E731
         self.weight_ih = nn.Parameter(init(gates, input_size))
         self.bias_ih = nn.Parameter(init(gates))
-        for name, value in (("weight_hh", init(gates, hidden_size)), ("bias_hh", init(gates))):
+        weight_hh, bias_hh = init(gates, hidden_size), init(gates)
+        weight_hh = reservoir_weights(weight_hh, spectral_radius, recurrent_density)
+        for name, value in (("weight_hh", weight_hh), ("bias_hh", bias_hh)):
             if freeze_recurrent:
                 self.register_buffer(name, value)
             else:
@@ -108,14 +145,22 @@ class GaussianRNNPolicy(Policy):
         cell: str = "rnn",
         freeze_recurrent: bool = True,
         init_std: float = 1.0,
+        inputs: tuple[str, ...] = ("observation",),
+        spectral_radius: float | None = None,
+        leak: float = 1.0,
+        recurrent_density: float = 1.0,
     ) -> None:
-        super().__init__(obs_dim, act_dim, init_std)
+        super().__init__(obs_dim, act_dim, init_std, inputs)
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}; choose one of {sorted(CELLS)}")
-        sizes = [obs_dim, *hidden_sizes]
+        if not 0 < leak <= 1:
+            raise ValueError(f"leak must be in (0, 1], got {leak}")
+        sizes = [self.input_dim, *hidden_sizes]
         self.cells = nn.ModuleList(
-            RecurrentLayer(i, o, cell, freeze_recurrent) for i, o in zip(sizes[:-1], sizes[1:])
+            RecurrentLayer(i, o, cell, freeze_recurrent, spectral_radius, recurrent_density)
+            for i, o in zip(sizes[:-1], sizes[1:])
         )
+        self.leak = leak
         self.mean = nn.Linear(sizes[-1], act_dim)
         nn.init.xavier_uniform_(self.mean.weight)
         nn.init.zeros_(self.mean.bias)
@@ -132,6 +177,13 @@ class GaussianRNNPolicy(Policy):
         device = self.log_std.device
         return tuple(torch.zeros(num_tasks, batch, layer.state_size, device=device) for layer in self.cells)
 
+    def _update(self, x_proj: Tensor, state: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
+        """The next state of one layer: the cell, leakily integrated when ``leak`` < 1."""
+        new = self.cell_fn(x_proj, state, w_hh, b_hh)
+        if self.leak == 1.0:
+            return new
+        return state + self.leak * (new - state)
+
     def _output(self, state: Tensor, layer: RecurrentLayer) -> Tensor:
         return state[..., : layer.hidden_size] if layer.state_size != layer.hidden_size else state
 
@@ -139,7 +191,7 @@ class GaussianRNNPolicy(Policy):
         x, new_hidden = obs, []
         for i, (layer, state) in enumerate(zip(self.cells, hidden)):
             x_proj = linear(x, params[f"cells.{i}.weight_ih"], params[f"cells.{i}.bias_ih"])
-            state = self.cell_fn(x_proj, state, *self._recurrent(params, i))
+            state = self._update(x_proj, state, *self._recurrent(params, i))
             new_hidden.append(state)
             x = self._output(state, layer)
         return linear(x, params["mean.weight"], params["mean.bias"]), tuple(new_hidden)
@@ -157,7 +209,7 @@ class GaussianRNNPolicy(Policy):
             # unbind, not x_proj[:, t]: the backward of one unbind is one stack, that of T selects is T
             # full-size zero tensors (quadratic in T)
             for x_t in x_proj.unbind(1):
-                state = self.cell_fn(x_t, state, w_hh, b_hh)
+                state = self._update(x_t, state, w_hh, b_hh)
                 outputs.append(self._output(state, layer))
             x = stack_steps(outputs).reshape(tasks, steps * episodes, -1)
         mean = linear(x, params["mean.weight"], params["mean.bias"])
