@@ -2,7 +2,7 @@
 # The commands behind the README's "Results" sections. Usage, from the repository root in the installed environment:
 #
 #   bash docs/results/reproduce.sh nav-sweep   # 2D navigation: reservoir sweep of the reward-aware frozen RNN (1 seed x 30)
-#   bash docs/results/reproduce.sh nav         # 2D navigation: the six groups below, 3 seeds x 50 meta-batches
+#   bash docs/results/reproduce.sh nav [base]  # 2D navigation: the six groups below, 3 seeds x 50 meta-batches ("base": 1 and 3)
 #   bash docs/results/reproduce.sh hc [base]   # HalfCheetahDir: the six groups, 3 seeds x 100 meta-batches ("base": 1 and 3 only)
 #   bash docs/results/reproduce.sh compare     # compare.py -> docs/results/<family>/ and docs/results/2d-navigation-sweep/
 #
@@ -71,9 +71,10 @@ compare() {
 
 case "${1:-}" in
     nav-sweep) nav_sweep ;;
-    nav) groups 2d-navigation "$NAV_BATCHES" $BASE_GROUPS $REWARD_GROUPS ;;
+    nav) if [ "${2:-}" = base ]; then groups 2d-navigation "$NAV_BATCHES" $BASE_GROUPS
+         else groups 2d-navigation "$NAV_BATCHES" $BASE_GROUPS $REWARD_GROUPS; fi ;;
     hc) if [ "${2:-}" = base ]; then groups halfcheetah-dir "$HC_BATCHES" $BASE_GROUPS
         else groups halfcheetah-dir "$HC_BATCHES" $BASE_GROUPS $REWARD_GROUPS; fi ;;
     compare) compare ;;
-    *) echo "usage: $0 nav-sweep|nav|hc [base]|compare" >&2; exit 2 ;;
+    *) echo "usage: $0 nav-sweep|nav [base]|hc [base]|compare" >&2; exit 2 ;;
 esac
