@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -34,6 +35,7 @@ class Run:
     config: dict[str, Any]
     metrics: list[dict[str, Any]]
     returns: np.ndarray | None  # (tasks, K + 1, episodes) from test.py, or None
+    step_rewards: np.ndarray | None = None  # (tasks, K + 1, horizon) from test.py, or None
 
     @classmethod
     def load(cls, folder: str | Path) -> "Run":
@@ -41,11 +43,12 @@ class Run:
         if not (folder / CONFIG).exists():
             raise ValueError(f"{folder}: no {CONFIG}; is this a run folder written by train.py?")
         config = yaml.safe_load((folder / CONFIG).read_text(encoding="utf-8"))
-        returns = None
+        returns = step_rewards = None
         if (folder / RESULTS).exists():
             with np.load(folder / RESULTS) as data:
                 returns = data["returns"] if "returns" in data else np.stack([data["train_returns"], data["valid_returns"]], 1)
-        return cls(folder, config, read_metrics(folder), returns)
+                step_rewards = data["step_rewards"] if "step_rewards" in data else None
+        return cls(folder, config, read_metrics(folder), returns, step_rewards)
 
     @property
     def source(self) -> str:
@@ -73,14 +76,27 @@ def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def group_runs(runs: list[Run]) -> dict[str, list[Run]]:
-    """Groups runs whose configs agree on every key but the ignored ones; labels name the keys that differ."""
+    """Groups runs whose configs agree on every key but the ignored ones.
+
+    A group is labelled by its run folders' common name without the seed (``halfcheetah-dir-reward-rnn`` for
+    ``…-seed1``, ``…-seed2``), when that names every group apart; otherwise by the config keys that differ.
+    """
     flats = [{k: v for k, v in flat_config(r.config).items() if k not in IGNORED_KEYS} for r in runs]
     differing = sorted(k for k in set().union(*flats) if len({repr(f.get(k)) for f in flats}) > 1)
-    groups: dict[str, list[Run]] = {}
+    by_config: dict[str, list[Run]] = {}
     for run, flat in zip(runs, flats):
-        label = ", ".join(f"{k.removeprefix('policy.')}={flat.get(k)}" for k in differing) or "all runs"
-        groups.setdefault(label, []).append(run)
-    return groups
+        key = ", ".join(f"{k.removeprefix('policy.')}={flat.get(k)}" for k in differing) or "all runs"
+        by_config.setdefault(key, []).append(run)
+    names = [{re.sub(r"-seed\d+$", "", r.folder.name) for r in members} for members in by_config.values()]
+    if all(len(n) == 1 for n in names) and len({next(iter(n)) for n in names}) == len(names):
+        return {next(iter(n)): members for n, members in zip(names, by_config.values())}
+    return by_config
+
+
+def group_settings(runs: list[Run]) -> dict[str, Any]:
+    """The config keys (flattened) on which ``runs`` agree, the seed and length left out."""
+    flats = [{k: v for k, v in flat_config(r.config).items() if k not in IGNORED_KEYS} for r in runs]
+    return {k: v for k, v in flats[0].items() if all(f.get(k) == v for f in flats)}
 
 
 def hedges_g(a: np.ndarray, b: np.ndarray) -> float:
@@ -103,6 +119,10 @@ def welch(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return {"t": float(result.statistic), "p": float(result.pvalue), "hedges_g": hedges_g(a, b)}
 
 
+MEASURES = ("before", "after", "gain")
+"""Per run: the return before adaptation, after one step, and the gain (after − before)."""
+
+
 @dataclass
 class Comparison:
     groups: dict[str, list[Run]]
@@ -115,17 +135,18 @@ class Comparison:
         values = {}
         for label, members in comparison.groups.items():
             pairs = np.array([run.before_after() for run in members])
-            after, gain = pairs[:, 1], pairs[:, 1] - pairs[:, 0]
-            values[label] = {"after": after, "gain": gain}
+            before, after, gain = pairs[:, 0], pairs[:, 1], pairs[:, 1] - pairs[:, 0]
+            values[label] = {"before": before, "after": after, "gain": gain}
             comparison.per_group[label] = {
                 "runs": [str(r.folder) for r in members],
                 "seeds": [r.config.get("seed") for r in members],
                 "source": sorted({r.source for r in members}),
-                **{f"{name}_{stat}": value for name, arr in (("after", after), ("gain", gain))
+                **{f"{name}_{stat}": value for name, arr in values[label].items()
                    for stat, value in zip(("mean", "ci95"), mean_confidence_interval(arr))},
+                "config": group_settings(members),
             }
         for a, b in combinations(comparison.groups, 2):
-            for measure in ("after", "gain"):
+            for measure in MEASURES:
                 comparison.tests.append({"groups": [a, b], "measure": measure, **welch(values[a][measure], values[b][measure])})
         return comparison
 
@@ -133,10 +154,11 @@ class Comparison:
         return {"groups": self.per_group, "tests": self.tests}
 
     def to_markdown(self) -> str:
-        lines = ["| group | seeds | post-adaptation return | adaptation gain (after − before) |", "|---|---|---|---|"]
+        lines = ["| group | seeds | return before adaptation | post-adaptation return | adaptation gain (after − before) |",
+                 "|---|---|---|---|---|"]
         for label, g in self.per_group.items():
-            lines.append(f"| {label} | {len(g['seeds'])} | {g['after_mean']:.2f} ± {g['after_ci95']:.2f} | "
-                         f"{g['gain_mean']:.2f} ± {g['gain_ci95']:.2f} |")
+            lines.append(f"| {label} | {len(g['seeds'])} | " + " | ".join(
+                f"{g[f'{m}_mean']:.2f} ± {g[f'{m}_ci95']:.2f}" for m in MEASURES) + " |")
         lines += ["", "Mean ± 95% confidence interval over seeds (Student t).", ""]
         if self.tests:
             lines += ["| comparison | measure | Welch's t | p | Hedges' g |", "|---|---|---|---|---|"]
@@ -216,6 +238,38 @@ def plot_adaptation_curves(groups: dict[str, list[Run]], path: Path | None = Non
     return fig
 
 
+def plot_within_episode(groups: dict[str, list[Run]], path: Path | None = None, step: int = 0):
+    """Mean reward per time step before adaptation (``step`` = 0; k: after k inner steps), one line per group,
+    mean ± 95% CI over seeds (from test.py's ``step_rewards``). A policy that infers its task from the rewards
+    it gets shows a reward that rises within the first steps of an episode, before any gradient step.
+
+    Returns the figure (saved to ``path`` if given), or ``None`` if no run has per-step rewards."""
+    fig, ax = _new_figure((7, 4.2))
+    drawn = False
+    for i, (label, members) in enumerate(groups.items()):
+        evaluated = [r for r in members if r.step_rewards is not None and r.step_rewards.shape[1] > step]
+        if not evaluated:
+            continue
+        horizon = min(r.step_rewards.shape[2] for r in evaluated)
+        curves = np.array([np.nanmean(r.step_rewards[:, step, :horizon], axis=0) for r in evaluated])
+        mean, half = _band(curves)
+        t = np.arange(horizon)
+        ax.plot(t, mean, color=f"C{i}", label=label)
+        ax.fill_between(t, mean - half, mean + half, color=f"C{i}", alpha=0.15, linewidth=0)
+        drawn = True
+    if not drawn:
+        return None
+    when = "before adaptation" if step == 0 else f"after {step} inner step(s)"
+    ax.set_xlabel("time step within the episode")
+    ax.set_ylabel("mean reward (fresh tasks)")
+    ax.set_title(f"Reward per time step {when}; bands: 95% CI over seeds", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
 def plot_before_after(comparison: "Comparison", path: Path | None = None):
     """Per group: the return before and after adaptation, mean ± 95% CI over seeds."""
     fig, ax = _new_figure((5, 4))
@@ -226,7 +280,7 @@ def plot_before_after(comparison: "Comparison", path: Path | None = None):
             mean, half = mean_confidence_interval(pairs[:, j])
             ax.bar(i + (j - 0.5) * 0.38, mean, width=0.36, yerr=0 if np.isnan(half) else half, capsize=3,
                    color=f"C{i}", alpha=0.45 if name == "before" else 0.9, label=name if i == 0 else None)
-    ax.set_xticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xticks(range(len(labels)), labels, fontsize=8, rotation=20 if len(labels) > 3 else 0, ha="right" if len(labels) > 3 else "center")
     ax.set_ylabel("mean episode return")
     ax.set_title("before (light) and after (dark) adaptation", fontsize=9)
     fig.tight_layout()
@@ -236,7 +290,8 @@ def plot_before_after(comparison: "Comparison", path: Path | None = None):
 
 
 def write_comparison(run_folders: list[str | Path], output_folder: str | Path) -> Comparison:
-    """Writes comparison.md, comparison.json, learning_curves.png and (if evaluated) adaptation_curves.png."""
+    """Writes comparison.md, comparison.json, learning_curves.png and, for runs evaluated by test.py,
+    adaptation_curves.png and within_episode.png."""
     runs = [Run.load(f) for f in run_folders]
     comparison = Comparison.of(runs)
     out = Path(output_folder)
@@ -245,4 +300,5 @@ def write_comparison(run_folders: list[str | Path], output_folder: str | Path) -
     (out / "comparison.json").write_text(json.dumps(comparison.to_json(), indent=2) + "\n", encoding="utf-8")
     plot_learning_curves(comparison.groups, out / "learning_curves.png")
     plot_adaptation_curves(comparison.groups, out / "adaptation_curves.png")
+    plot_within_episode(comparison.groups, out / "within_episode.png")
     return comparison

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from conftest import REPO
-from maml_rl.compare import Run, group_runs, hedges_g, welch
+from maml_rl.compare import Run, group_runs, hedges_g, plot_within_episode, welch
 from test_scripts import evaluate_main, tiny_config, train_main
 
 compare_main = runpy.run_path(str(REPO / "compare.py"))["main"]
@@ -36,6 +36,31 @@ def test_groups_pool_seeds_and_split_on_config_differences(tmp_path):
         "fast-lr=0.1, type=mlp": ["a", "b"], "fast-lr=0.1, type=rnn": ["c", "d"], "fast-lr=0.0, type=rnn": ["e"]}
 
 
+def test_groups_are_named_after_their_run_folders_without_the_seed(tmp_path):
+    def fake(name, policy):
+        return Run(tmp_path / name, {"seed": int(name[-1]), "policy": {"type": policy}}, [], None)
+
+    runs = [fake("nav-mlp-seed1", "mlp"), fake("nav-mlp-seed2", "mlp"), fake("nav-rnn-seed1", "rnn")]
+    assert {k: len(v) for k, v in group_runs(runs).items()} == {"nav-mlp": 2, "nav-rnn": 1}
+    # folder names that do not tell the groups apart fall back to the differing config keys
+    runs = [fake("x-seed1", "mlp"), fake("x-seed2", "rnn")]
+    assert set(group_runs(runs)) == {"type=mlp", "type=rnn"}
+
+
+def test_within_episode_lines_are_the_mean_reward_per_step_over_tasks_and_seeds(tmp_path):
+    rng = np.random.default_rng(0)
+    runs = []
+    for seed in (1, 2):
+        rewards = rng.normal(size=(4, 2, 6))
+        rewards[0, 0, 5] = np.nan  # every episode of that task had ended
+        runs.append(Run(tmp_path / f"g-seed{seed}", {"seed": seed}, [], None, rewards))
+    fig = plot_within_episode({"g": runs})
+    (line,) = fig.axes[0].get_lines()
+    expected = np.mean([np.nanmean(r.step_rewards[:, 0], axis=0) for r in runs], axis=0)
+    np.testing.assert_allclose(line.get_ydata(), expected)
+    assert plot_within_episode({"g": [Run(tmp_path / "x", {}, [], None)]}) is None
+
+
 def test_compare_cli_on_real_runs(tmp_path):
     runs = []
     for policy in ("mlp", "rnn"):
@@ -52,12 +77,14 @@ def test_compare_cli_on_real_runs(tmp_path):
     assert set(data["groups"]) == {"type=mlp", "type=rnn"}
     assert data["groups"]["type=mlp"]["seeds"] == [1, 2]
     (test,) = [t for t in data["tests"] if t["measure"] == "gain"]
+    assert data["groups"]["type=mlp"]["config"]["policy.type"] == "mlp"
     gains = {}
     for label, members in (("type=mlp", runs[:2]), ("type=rnn", runs[2:])):
         gains[label] = np.array([np.subtract(*Run.load(r).before_after()[::-1]) for r in members])
     assert test["p"] == pytest.approx(stats.ttest_ind(gains["type=mlp"], gains["type=rnn"], equal_var=False).pvalue)
     assert "| type=mlp | 2 |" in (out / "comparison.md").read_text()
-    for png in ("learning_curves.png", "adaptation_curves.png"):
+    assert {t["measure"] for t in data["tests"]} == {"before", "after", "gain"}
+    for png in ("learning_curves.png", "adaptation_curves.png", "within_episode.png"):
         assert (out / png).stat().st_size > 5000
 
 
@@ -82,5 +109,5 @@ def test_testing_notebook_executes_on_tiny_runs(tmp_path, monkeypatch):
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 3  # learning curves, before/after, adaptation curves
+    assert len(images) == 4  # learning curves, before/after, adaptation curves, within-episode rewards
     assert any("Welch" in o.get("data", {}).get("text/markdown", "") for o in outputs)
