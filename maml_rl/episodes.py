@@ -11,6 +11,10 @@ field              shape                           meaning
 ``mask``           ``(tasks, T, episodes)``        1.0 where step t belongs to the episode
 ``log_probs``      ``(tasks, T, episodes)``        log π(a_t | history) at sampling time
 ``advantages``     ``(tasks, T, episodes)``        filled by :func:`maml_rl.baseline.compute_advantages`
+``terminated``     ``(tasks, episodes)``           1.0 where the episode ended by termination (a fall),
+                                                   not by the horizon (``None`` if not recorded)
+``reward_terms``   name → ``(tasks, T, episodes)`` the reward's terms (``forward``, ``ctrl``, …) where the
+                                                   environment splits it; they sum to ``rewards``
 =================  ==============================  ==========================================
 
 Every episode starts at t = 0; after its last step (termination or the horizon) it is zero padding.
@@ -34,6 +38,8 @@ class Episodes:
     mask: Tensor
     log_probs: Tensor
     advantages: Tensor | None = field(default=None)
+    terminated: Tensor | None = field(default=None)
+    reward_terms: dict[str, Tensor] = field(default_factory=dict)
 
     def validate(self) -> "Episodes":
         """Asserts the documented shapes; the message carries the actual ones."""
@@ -52,6 +58,21 @@ class Episodes:
                     f"like rewards {tuple(self.rewards.shape)}"
                 )
         return self
+
+    def statistics(self, normalization_scale: float | None = None) -> dict[str, float]:
+        """Per-batch diagnostics: mean episode length, the fraction of episodes that terminated (fell) before
+        the horizon, the mean of each reward term per valid step (``reward_<term>``) and, given the policy's
+        ``normalization_scale``, the fraction of action components clipped to it (``action_saturation``)."""
+        valid = self.mask.sum().clamp_min(1.0)
+        stats = {"episode_length": self.lengths.mean().item()}
+        if self.terminated is not None:
+            stats["terminated_fraction"] = self.terminated.float().mean().item()
+        if normalization_scale is not None:
+            clipped = (self.actions.abs() > normalization_scale).float().mean(-1)
+            stats["action_saturation"] = ((clipped * self.mask).sum() / valid).item()
+        for name, term in self.reward_terms.items():
+            stats[f"reward_{name}"] = ((term * self.mask).sum() / valid).item()
+        return stats
 
     @property
     def num_tasks(self) -> int:

@@ -94,6 +94,8 @@ class Sampler:
         rewards = torch.zeros(shape, device=device)
         mask = torch.zeros(shape, device=device)
         log_probs = torch.zeros(shape, device=device)
+        terminated_any = np.zeros(len(slot_tasks), dtype=bool)
+        terms: dict[str, torch.Tensor] = {}
 
         obs = envs.reset(slot_tasks, seeds)
         active = np.ones(len(slot_tasks), dtype=bool)
@@ -114,11 +116,19 @@ class Sampler:
             mask[:, t] = active_t.float()
             obs, reward, terminated = envs.step(env_action.reshape(-1, act_dim).double().cpu().numpy(), active)
             rewards[:, t] = torch.from_numpy(reward).to(device=device, dtype=torch.float32).view(num_tasks, per_task)
+            for name, value in envs.last_reward_terms.items():
+                if name not in terms:
+                    terms[name] = torch.zeros(shape, device=device)
+                terms[name][:, t] = torch.from_numpy(value).to(device=device, dtype=torch.float32).view(num_tasks, per_task)
+            terminated_any |= terminated
             active = active & ~terminated
             if not active.any():
                 break
         valid = mask.unsqueeze(-1)
-        return Episodes(observations * valid, actions * valid, rewards * mask, mask, log_probs * mask).validate()
+        episodes = Episodes(observations * valid, actions * valid, rewards * mask, mask, log_probs * mask)
+        episodes.terminated = torch.from_numpy(terminated_any).to(device).view(num_tasks, per_task)
+        episodes.reward_terms = {name: term * mask for name, term in terms.items()}
+        return episodes.validate()
 
     def close(self) -> None:
         if self._batch is not None:

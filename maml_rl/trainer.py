@@ -132,6 +132,7 @@ class Experiment:
             train = sampler.sample(policy, policy.task_params(len(tasks)), tasks, rng)
         t_sample_before = lap()
         row: dict[str, Any] = {"batch": batch, "returns_before": train.returns.mean().item()}
+        diagnostics = {f"{k}_before": v for k, v in train.statistics(cfg.normalization_scale).items()}
         bad = first_nonfinite(**{"train observations": train.observations, "train rewards": train.rewards})
         if bad is None:
             with torch_threads(self.learner_threads):
@@ -144,6 +145,7 @@ class Experiment:
             with torch_threads(1):
                 valid = sampler.sample(policy, {k: v.detach() for k, v in adaptation.params.items()}, tasks, rng)
             row["returns_after"] = valid.returns.mean().item()
+            diagnostics.update({f"{k}_after": v for k, v in valid.statistics(cfg.normalization_scale).items()})
             env_steps += valid.env_steps
             bad = first_nonfinite(**{"valid observations": valid.observations, "valid rewards": valid.rewards})
         t_sample_after = lap()
@@ -167,6 +169,7 @@ class Experiment:
             "time_adapt": t_adapt,  # advantages of the train episodes and the inner loop
             "time_sample_after": t_sample_after,
             "time_trpo": t_trpo,  # advantages of the valid episodes and the TRPO step
+            **diagnostics,
         }
 
 

@@ -34,6 +34,11 @@ def _compare_episode(reference, batched, tasks, seeds, steps, rng, inactive=()):
         np.testing.assert_allclose(obs, obs_ref, rtol=0, atol=TOL, err_msg=f"observations at step {t}")
         np.testing.assert_allclose(rew, rew_ref, rtol=0, atol=TOL, err_msg=f"rewards at step {t}")
         np.testing.assert_array_equal(term, term_ref, err_msg=f"terminations at step {t}")
+        assert list(batched.last_reward_terms) == list(reference.last_reward_terms)
+        for name, value in batched.last_reward_terms.items():
+            expected = reference.last_reward_terms[name]
+            np.testing.assert_allclose(value, expected, rtol=0, atol=TOL, err_msg=f"reward term {name} at step {t}")
+        np.testing.assert_array_equal(sum(batched.last_reward_terms.values()), rew)
         terminations += int(term_ref.sum())
         active &= ~term_ref
     return terminations
@@ -91,3 +96,23 @@ def test_reset_rejects_malformed_tasks():
     with pytest.raises(ValueError, match="seeds"):
         batch.reset([{"direction": 1.0}] * 2, [0])
     batch.close()
+
+
+def test_episode_statistics_of_falling_ants():
+    """Terminated fraction, lengths and reward terms, as recorded by the sampler, agree with the episodes."""
+    sampler = Sampler("AntDir-v0", 4, 40)
+    torch.manual_seed(0)
+    policy = GaussianMLPPolicy(sampler.observation_dim, sampler.action_dim, (8,), init_std=30.0)
+    rng = np.random.default_rng(4)
+    episodes = sampler.sample(policy, policy.task_params(2), sampler.sample_tasks(2, rng), rng)
+    sampler.close()
+    stats = episodes.statistics(normalization_scale=10.0)
+    fell = episodes.lengths < 40
+    assert fell.any() and torch.equal(episodes.terminated, fell)  # no fall lands exactly on the last step here
+    assert stats["terminated_fraction"] == pytest.approx(fell.float().mean().item())
+    assert stats["episode_length"] == pytest.approx(episodes.lengths.mean().item())
+    assert set(episodes.reward_terms) == {"forward", "survive", "ctrl", "contact"}
+    torch.testing.assert_close(sum(episodes.reward_terms.values()), episodes.rewards, rtol=0, atol=1e-5)
+    valid = episodes.mask.sum()
+    assert stats["reward_survive"] == pytest.approx(0.05 * ((episodes.reward_terms["survive"] > 0).sum() / valid).item())
+    assert 0.5 < stats["action_saturation"] <= 1.0  # sigma = 30 against a scale of 10: most components clip

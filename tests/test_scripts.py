@@ -41,8 +41,13 @@ def test_train_then_test_every_config(tmp_path, name, policy):
     assert {"config.yaml", "checkpoint.pt", "metrics.jsonl"} <= {p.name for p in run.iterdir()}
     assert any(p.name.startswith("events.out.tfevents") for p in run.iterdir())
     row = metrics(run)[0]
-    for key in ("batch", "returns_before", "returns_after", "loss_before", "loss_after", "kl_after", "env_steps"):
+    for key in ("batch", "returns_before", "returns_after", "loss_before", "loss_after", "kl_after", "env_steps",
+                "episode_length_before", "terminated_fraction_after", "action_saturation_before"):
         assert key in row
+    terms = {"ant": ("forward", "survive", "ctrl", "contact"), "halfcheetah": ("forward", "ctrl"), "2d": ()}
+    for term in terms[name.split("-")[0]]:
+        for when in ("before", "after"):
+            assert f"reward_{term}_{when}" in row
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["policy"]["type"] == policy
     state = torch.load(run / "checkpoint.pt", weights_only=True)

@@ -29,16 +29,8 @@ class _AntTaskEnv(AntEnv):
         return super().step(self.checked_action(action))
 
     def _get_rew(self, x_velocity: float, action: np.ndarray) -> tuple[float, dict[str, float]]:
-        forward = self._forward(x_velocity)
-        healthy = float(self.is_healthy)
-        reward = float(rewards.ant_reward(forward, action, self.contact_forces.ravel(), healthy))
-        info = {
-            "reward_forward": forward,
-            "reward_ctrl": -float(rewards.control_cost(action, rewards.ANT_CTRL_COST)),
-            "reward_contact": -float(rewards.control_cost(self.contact_forces.ravel(), rewards.ANT_CONTACT_COST)),
-            "reward_survive": rewards.ANT_SURVIVE_REWARD * healthy,
-        }
-        return reward, info
+        terms = rewards.ant_reward_terms(self._forward(x_velocity), action, self.contact_forces.ravel(), float(self.is_healthy))
+        return float(rewards.total(terms)), {f"reward_{name}": float(value) for name, value in terms.items()}
 
 
 class AntDirEnv(DirectionTasks, _AntTaskEnv):

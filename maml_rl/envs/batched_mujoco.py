@@ -261,6 +261,7 @@ class MujocoTaskBatch(TaskBatch):
         active = np.asarray(active, dtype=bool)
         ids = None if active.all() else np.flatnonzero(active).astype(np.int32)
         if ids is not None and len(ids) == 0:
+            self.last_reward_terms = {name: np.zeros(self.num_envs) for name in self.last_reward_terms}
             return np.zeros((self.num_envs, self.observation_dim)), np.zeros(self.num_envs), np.zeros(self.num_envs, bool)
         actions = checked_actions(actions, self.action_low, self.action_high, type(self).__name__)
         self.ctrl[:] = actions
@@ -276,6 +277,8 @@ class MujocoTaskBatch(TaskBatch):
         obs, reward, terminated = self._outcome(forward, actions)
         obs[~active] = 0.0
         reward[~active] = 0.0
+        for term in self.last_reward_terms.values():
+            term[~active] = 0.0
         terminated &= active
         return obs, reward, terminated
 
@@ -302,8 +305,8 @@ class HalfCheetahTaskBatch(MujocoTaskBatch):
     def _outcome(self, forward: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         skip = 1 if self.family._exclude_current_positions_from_observation else 0
         obs = np.concatenate([self.qpos[:, skip:], self.qvel], axis=1)
-        reward = rewards.half_cheetah_reward(forward, actions)
-        return obs, reward, np.zeros(self.num_envs, dtype=bool)
+        self.last_reward_terms = rewards.half_cheetah_reward_terms(forward, actions)
+        return obs, rewards.total(self.last_reward_terms), np.zeros(self.num_envs, dtype=bool)
 
 
 class AntTaskBatch(MujocoTaskBatch):
@@ -334,7 +337,8 @@ class AntTaskBatch(MujocoTaskBatch):
         if family._include_cfrc_ext_in_observation:
             parts.append(contact[:, 6:])
         obs = np.concatenate(parts, axis=1)
-        reward = rewards.ant_reward(forward, actions, contact, healthy.astype(np.float64))
+        self.last_reward_terms = rewards.ant_reward_terms(forward, actions, contact, healthy.astype(np.float64))
+        reward = rewards.total(self.last_reward_terms)
         terminated = ~healthy if family._terminate_when_unhealthy else np.zeros(self.num_envs, dtype=bool)
         return obs, reward, terminated
 

@@ -25,9 +25,8 @@ class _HalfCheetahTaskEnv(HalfCheetahEnv):
         return super().step(self.checked_action(action))
 
     def _get_rew(self, x_velocity: float, action: np.ndarray) -> tuple[float, dict[str, float]]:
-        forward = self._forward(x_velocity)
-        reward = float(rewards.half_cheetah_reward(forward, action))
-        return reward, {"reward_forward": forward, "reward_ctrl": reward - forward}
+        terms = rewards.half_cheetah_reward_terms(self._forward(x_velocity), action)
+        return float(rewards.total(terms)), {f"reward_{name}": float(value) for name, value in terms.items()}
 
 
 class HalfCheetahDirEnv(DirectionTasks, _HalfCheetahTaskEnv):

@@ -41,24 +41,48 @@ def ant_velocity_forward(x_velocity: np.ndarray, goal: np.ndarray) -> np.ndarray
     return velocity_forward(x_velocity, goal) + 1.0
 
 
+def half_cheetah_reward_terms(forward: np.ndarray, action: np.ndarray) -> dict[str, np.ndarray]:
+    """HalfCheetah{Dir,Vel}'s reward terms: ``forward`` and ``ctrl`` = −0.05 Σa² (costs carry their sign)."""
+    return {"forward": np.asarray(forward, dtype=np.float64), "ctrl": -control_cost(action, HALF_CHEETAH_CTRL_COST)}
+
+
 def half_cheetah_reward(forward: np.ndarray, action: np.ndarray) -> np.ndarray:
-    """HalfCheetah{Dir,Vel}: ``forward − 0.05 Σa²``."""
-    return forward - control_cost(action, HALF_CHEETAH_CTRL_COST)
+    """HalfCheetah{Dir,Vel}: ``forward − 0.05 Σa²``, the sum of :func:`half_cheetah_reward_terms`."""
+    return total(half_cheetah_reward_terms(forward, action))
+
+
+def ant_reward_terms(
+    forward: np.ndarray, action: np.ndarray, contact_forces: np.ndarray, healthy: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Ant{Dir,Vel}'s reward terms: ``forward``, ``survive`` = 0.05·healthy, ``ctrl`` = −0.005 Σa² and
+    ``contact`` = −5e-4 Σ clip(cfrc_ext, −1, 1)².
+
+    ``contact_forces`` is ``cfrc_ext`` already clipped to [−1, 1], flattened over bodies on the last axis.
+    """
+    return {
+        "forward": np.asarray(forward, dtype=np.float64),
+        "survive": ANT_SURVIVE_REWARD * np.asarray(healthy, dtype=np.float64),
+        "ctrl": -control_cost(action, ANT_CTRL_COST),
+        "contact": -control_cost(contact_forces, ANT_CONTACT_COST),
+    }
 
 
 def ant_reward(
     forward: np.ndarray, action: np.ndarray, contact_forces: np.ndarray, healthy: np.ndarray
 ) -> np.ndarray:
-    """Ant{Dir,Vel}: ``forward + 0.05·healthy − 0.005 Σa² − 5e-4 Σ clip(cfrc_ext, −1, 1)²``.
+    """Ant{Dir,Vel}: ``forward + 0.05·healthy − 0.005 Σa² − 5e-4 Σ clip(cfrc_ext, −1, 1)²``, the sum of
+    :func:`ant_reward_terms`."""
+    return total(ant_reward_terms(forward, action, contact_forces, healthy))
 
-    ``contact_forces`` is ``cfrc_ext`` already clipped to [−1, 1], flattened over bodies on the last axis.
-    """
-    return (
-        forward
-        + ANT_SURVIVE_REWARD * healthy
-        - control_cost(action, ANT_CTRL_COST)
-        - control_cost(contact_forces, ANT_CONTACT_COST)
-    )
+
+def total(terms: dict[str, np.ndarray]) -> np.ndarray:
+    """The reward: the sum of its terms, in their order (a − b is a + (−b) exactly, so costs as negative terms
+    give the same floating-point reward as subtracting them)."""
+    values = iter(terms.values())
+    reward = next(values)
+    for value in values:
+        reward = reward + value
+    return reward
 
 
 def navigation_reward(position: np.ndarray, goal: np.ndarray) -> np.ndarray:

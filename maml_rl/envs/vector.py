@@ -28,6 +28,9 @@ class TaskBatch:
     action_low: np.ndarray
     action_high: np.ndarray
     family: TaskMixin
+    last_reward_terms: dict[str, np.ndarray] = {}
+    """The terms of the last step's rewards by name (``forward``, ``ctrl``, …), each ``(n,)`` and summing to the
+    rewards; empty for families that do not split their reward."""
 
     def reset(self, tasks: Sequence[Task], seeds: Sequence[int]) -> np.ndarray:
         """Switches slot k to ``tasks[k]``, resets it with ``seeds[k]``; returns observations ``(n, obs_dim)``."""
@@ -70,9 +73,14 @@ class GymnasiumTaskBatch(TaskBatch):
         obs = np.zeros((self.num_envs, self.observation_dim))
         reward = np.zeros(self.num_envs)
         terminated = np.zeros(self.num_envs, dtype=bool)
+        terms: dict[str, np.ndarray] = {}
         for k in np.flatnonzero(active):
-            o, r, term, _, _ = self.envs[k].step(actions[k])
+            o, r, term, _, info = self.envs[k].step(actions[k])
             obs[k], reward[k], terminated[k] = o, r, term
+            for key, value in info.items():
+                if key.startswith("reward_"):
+                    terms.setdefault(key.removeprefix("reward_"), np.zeros(self.num_envs))[k] = value
+        self.last_reward_terms = terms
         return obs, reward, terminated
 
     def close(self) -> None:
