@@ -62,7 +62,8 @@ class Episodes:
     def statistics(self, normalization_scale: float | None = None) -> dict[str, float]:
         """Per-batch diagnostics: mean episode length, the fraction of episodes that terminated (fell) before
         the horizon, the mean of each reward term per valid step (``reward_<term>``) and, given the policy's
-        ``normalization_scale``, the fraction of action components clipped to it (``action_saturation``)."""
+        ``normalization_scale``, the fraction of action components clipped to it (``action_saturation``) and
+        the mean |action| / scale (``action_magnitude``: 1 is the action bound, 0.1 a tenth of it)."""
         valid = self.mask.sum().clamp_min(1.0)
         stats = {"episode_length": self.lengths.mean().item()}
         if self.terminated is not None:
@@ -70,6 +71,8 @@ class Episodes:
         if normalization_scale is not None:
             clipped = (self.actions.abs() > normalization_scale).float().mean(-1)
             stats["action_saturation"] = ((clipped * self.mask).sum() / valid).item()
+            magnitude = (self.actions.abs() / normalization_scale).mean(-1)
+            stats["action_magnitude"] = ((magnitude * self.mask).sum() / valid).item()
         for name, term in self.reward_terms.items():
             stats[f"reward_{name}"] = ((term * self.mask).sum() / valid).item()
         return stats

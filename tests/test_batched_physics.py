@@ -116,3 +116,5 @@ def test_episode_statistics_of_falling_ants():
     valid = episodes.mask.sum()
     assert stats["reward_survive"] == pytest.approx(0.05 * ((episodes.reward_terms["survive"] > 0).sum() / valid).item())
     assert 0.5 < stats["action_saturation"] <= 1.0  # sigma = 30 against a scale of 10: most components clip
+    valid_actions = episodes.actions[episodes.mask.bool()]
+    assert stats["action_magnitude"] == pytest.approx((valid_actions.abs() / 10).mean().item(), rel=1e-5)
