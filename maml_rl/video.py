@@ -26,6 +26,7 @@ from maml_rl.sampler import normalized_to_bounds
 
 VIDEO_STREAM = EVAL_STREAM + 1
 VIDEO_FORMATS = ("mp4", "gif")
+SIDE_BY_SIDE = "before_after"
 WIDTH, HEIGHT = 320, 240  # multiples of 16 (H.264's macroblock), as are the caption heights: no rescaling
 CAPTION_LINE = 24
 _BACKGROUND, _TEXT = (32, 32, 32), (255, 255, 255)
@@ -182,7 +183,13 @@ def record_videos(experiment: Experiment, folder: Path, num_tasks: int, seed: in
             halves[name] = captioned(episode.frames, [label])
             written.append(folder / f"task{i}_{name}.{video_format}")
             write_clip(written[-1], captioned(episode.frames, [title, label]), fps)
-        written.append(folder / f"task{i}_before_after.{video_format}")
+        written.append(folder / f"task{i}_{SIDE_BY_SIDE}.{video_format}")
         write_clip(written[-1], side_by_side(halves["before"], halves["after"], f"{cfg.env_name}, {title}"), fps)
     env.close()
     return written
+
+
+def recorded_clips(run: str | os.PathLike[str]) -> list[Path]:
+    """The side-by-side clips that ``test.py --record-video`` wrote into a run folder, task 0 first."""
+    clips = [p for p in Path(run, "videos").glob(f"task*_{SIDE_BY_SIDE}.*") if p.suffix[1:] in VIDEO_FORMATS]
+    return sorted(clips, key=lambda p: (int(p.name[4:].split("_")[0]), p.suffix))

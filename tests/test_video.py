@@ -160,3 +160,13 @@ def test_mp4_without_its_encoder_names_the_package_and_the_gif_option(monkeypatc
     with pytest.raises(RenderingUnavailable, match="pip install imageio-ffmpeg.*--video-format gif"):
         check_format("mp4")
     check_format("gif")
+
+
+def test_recorded_clips_are_the_side_by_side_ones_in_task_order(tmp_path):
+    from maml_rl.video import recorded_clips
+
+    (tmp_path / "videos").mkdir()
+    for name in ("task10_before_after.mp4", "task2_before_after.gif", "task2_before.mp4", "task0_after.mp4", "x.txt"):
+        (tmp_path / "videos" / name).touch()
+    assert [p.name for p in recorded_clips(tmp_path)] == ["task2_before_after.gif", "task10_before_after.mp4"]
+    assert recorded_clips(tmp_path / "no-such-run") == []
