@@ -26,19 +26,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, help="seed of the evaluation tasks (default: the run's seed; "
                         "evaluation tasks are drawn from a stream separate from training)")
     parser.add_argument("--record-video", action="store_true",
-                        help="also render one episode per task before and after adaptation into RUN/videos/ (GIFs; "
-                             "headless through MUJOCO_GL=egl, the default, or osmesa)")
+                        help="also render one episode per task before and after adaptation into RUN/videos/, "
+                             "side by side and alone (headless through MUJOCO_GL=egl, the default, or osmesa)")
     parser.add_argument("--video-tasks", type=int, default=2, help="tasks to record with --record-video (default: 2)")
+    parser.add_argument("--video-format", choices=["mp4", "gif"], default="mp4",
+                        help="clip format of --record-video: H.264 MP4 (default) or GIF, for places that cannot "
+                             "play MP4")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="device of the policy (default: the run's)")
     add_threads_flag(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser.parse_args(argv)
 
 
+def _check_video_args(args: argparse.Namespace) -> None:
+    """Fails before the evaluation, not after it, where the clips cannot be written."""
+    from maml_rl.video import RenderingUnavailable, check_format
+
+    if args.video_tasks < 1:
+        raise ConfigError(f"--video-tasks must be >= 1, got {args.video_tasks}")
+    try:
+        check_format(args.video_format)
+    except RenderingUnavailable as e:
+        raise ConfigError(f"--record-video: {e}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         threads = check_threads(args.threads)
+        if args.record_video:
+            _check_video_args(args)
         if args.num_batches < 1:
             raise ConfigError(f"--num-batches must be >= 1, got {args.num_batches}")
         if args.adapt_steps < 1:
@@ -55,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         from maml_rl.video import RenderingUnavailable, record_videos
 
         try:
-            paths = record_videos(experiment, args.run / "videos", args.video_tasks, seed)
+            paths = record_videos(experiment, args.run / "videos", args.video_tasks, seed, args.video_format)
         except RenderingUnavailable as e:
             print(f"error: --record-video: {e}", file=sys.stderr)
             return 2

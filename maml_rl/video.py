@@ -1,32 +1,55 @@
 """Clips of adapted policies: one episode per task, before and after adaptation, rendered headless.
 
-MuJoCo renders off-screen through EGL or OSMesa; ``MUJOCO_GL`` picks one (default here: ``egl``).
+MuJoCo renders off-screen through EGL or OSMesa; ``MUJOCO_GL`` picks one (default here: ``egl``). The task
+environments render through the model's tracking camera (:mod:`maml_rl.envs.camera`), so the agent stays in
+frame however far it runs. Clips play in real time (one frame per environment step, ``1/dt`` frames per
+second) as H.264 MP4, written by imageio's ffmpeg plugin (the ``imageio-ffmpeg`` wheel ships the encoder), or
+as GIF.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.envs.registration import load_env_creator
 
 from maml_rl.baseline import compute_advantages
 from maml_rl.trainer import EVAL_STREAM, Experiment, batch_rng, torch_threads
 from maml_rl.sampler import normalized_to_bounds
 
 VIDEO_STREAM = EVAL_STREAM + 1
+VIDEO_FORMATS = ("mp4", "gif")
+SIDE_BY_SIDE = "before_after"
+WIDTH, HEIGHT = 320, 240  # multiples of 16 (H.264's macroblock), as are the caption heights: no rescaling
+CAPTION_LINE = 24
+_BACKGROUND, _TEXT = (32, 32, 32), (255, 255, 255)
 
 
 class RenderingUnavailable(RuntimeError):
-    """No headless OpenGL backend could render a frame."""
+    """No headless OpenGL backend could render a frame, or no encoder can write the chosen format."""
 
 
-def make_render_env(env_id: str, env_kwargs: dict[str, Any], width: int = 320, height: int = 240) -> gym.Env:
+@dataclass
+class RenderedEpisode:
+    """One rendered episode: ``len(frames) == steps + 1`` (the frame after reset first)."""
+
+    frames: list[np.ndarray]
+    episode_return: float
+
+
+def make_render_env(env_id: str, env_kwargs: dict[str, Any], width: int = WIDTH, height: int = HEIGHT) -> gym.Env:
     """A task environment that renders RGB frames off-screen, or :class:`RenderingUnavailable`."""
     os.environ.setdefault("MUJOCO_GL", "egl")
+    creator = load_env_creator(gym.spec(env_id).entry_point)
+    if "rgb_array" not in getattr(creator, "metadata", {}).get("render_modes", ()):
+        raise RenderingUnavailable(f"{env_id} has no renderer; videos are recorded for the MuJoCo task environments")
     try:
         env = gym.make(env_id, render_mode="rgb_array", width=width, height=height, **env_kwargs).unwrapped
         env.reset(seed=0)
@@ -42,7 +65,7 @@ def make_render_env(env_id: str, env_kwargs: dict[str, Any], width: int = 320, h
 
 
 @torch.no_grad()
-def _episode_frames(experiment: Experiment, env: gym.Env, params: dict[str, torch.Tensor], seed: int) -> list[np.ndarray]:
+def _episode_frames(experiment: Experiment, env: gym.Env, params: dict[str, torch.Tensor], seed: int) -> RenderedEpisode:
     """One episode of the policy with one task's parameters (a task axis of size 1), rendered each step."""
     policy, cfg = experiment.policy, experiment.config
     device = next(iter(params.values())).device
@@ -51,7 +74,7 @@ def _episode_frames(experiment: Experiment, env: gym.Env, params: dict[str, torc
     obs, _ = env.reset(seed=seed)
     hidden = policy.initial_hidden(1, 1)
     generator = torch.Generator(device=device).manual_seed(seed)
-    frames = [env.render()]
+    frames, episode_return = [env.render()], 0.0
     action = reward = None
     for _ in range(cfg.horizon):
         obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=device).view(1, 1, -1)
@@ -63,18 +86,86 @@ def _episode_frames(experiment: Experiment, env: gym.Env, params: dict[str, torc
         action = mean + log_std.exp() * torch.randn(mean.shape, generator=generator, device=device)
         env_action = normalized_to_bounds(action, cfg.normalization_scale, low, high).view(-1).double().cpu().numpy()
         obs, reward, terminated, _, _ = env.step(env_action)
+        episode_return += float(reward)
         frames.append(env.render())
         if terminated:
             break
+    return RenderedEpisode(frames, episode_return)
+
+
+def task_title(task: Mapping[str, Any]) -> str:
+    """The task in words: ``direction +1 (forward)``, ``goal velocity 1.30 m/s``, else ``key value, ...``."""
+    if set(task) == {"direction"}:
+        direction = float(task["direction"])
+        return f"direction {direction:+.0f} ({'forward' if direction > 0 else 'backward'})"
+    if set(task) == {"velocity"}:
+        return f"goal velocity {float(task['velocity']):.2f} m/s"
+    return ", ".join(f"{key} {np.round(np.asarray(value, dtype=float), 2).tolist()}" for key, value in task.items())
+
+
+def caption(lines: Sequence[str], width: int) -> np.ndarray:
+    """A ``(CAPTION_LINE × len(lines), width, 3)`` strip with ``lines`` centred, white on dark grey."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=14)  # Pillow's bundled TrueType font: no system fonts needed
+    image = Image.new("RGB", (width, CAPTION_LINE * len(lines)), _BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((width / 2, CAPTION_LINE * (i + 0.5)), line, fill=_TEXT, font=font, anchor="mm")
+    return np.asarray(image)
+
+
+def captioned(frames: Sequence[np.ndarray], lines: Sequence[str]) -> list[np.ndarray]:
+    """``frames`` below a caption of ``lines``."""
+    strip = caption(lines, frames[0].shape[1])
+    return [np.concatenate([strip, frame], axis=0) for frame in frames]
+
+
+def side_by_side(left: list[np.ndarray], right: list[np.ndarray], title: str) -> list[np.ndarray]:
+    """Two clips next to each other under ``title``; the shorter one holds its last frame, dimmed."""
+    length = max(len(left), len(right))
+    left, right = (clip + [clip[-1] // 2] * (length - len(clip)) for clip in (left, right))
+    strip = caption([title], left[0].shape[1] + right[0].shape[1])
+    frames = []
+    for a, b in zip(left, right):
+        frame = np.concatenate([strip, np.concatenate([a, b], axis=1)], axis=0)
+        frame[:, a.shape[1] - 1 : a.shape[1] + 1] = _BACKGROUND  # a divider between the halves
+        frames.append(frame)
     return frames
 
 
-def record_videos(experiment: Experiment, folder: Path, num_tasks: int, seed: int, fps: int = 20) -> list[Path]:
-    """Writes ``task{i}_before.gif`` and ``task{i}_after.gif`` for ``num_tasks`` fresh tasks into ``folder``."""
+def check_format(video_format: str) -> None:
+    """Raises :class:`RenderingUnavailable` (or ``ValueError``) if clips of ``video_format`` cannot be written."""
+    if video_format not in VIDEO_FORMATS:
+        raise ValueError(f"video format must be one of {', '.join(VIDEO_FORMATS)}, got {video_format!r}")
+    if video_format == "mp4" and importlib.util.find_spec("imageio_ffmpeg") is None:
+        raise RenderingUnavailable("MP4 needs the imageio-ffmpeg package (pip install imageio-ffmpeg); "
+                                   "or write GIFs with --video-format gif")
+
+
+def write_clip(path: Path, frames: Sequence[np.ndarray], fps: float) -> None:
+    """Writes ``frames`` (RGB, equal sizes) to ``path``: H.264 MP4 or GIF, by its suffix."""
     import imageio.v2 as imageio
 
+    if path.suffix == ".gif":
+        imageio.mimsave(path, list(frames), duration=1000 / fps, loop=0)
+        return
+    # yuv420p: the pixel format every player decodes (libx264 would otherwise keep full-resolution colour).
+    with imageio.get_writer(path, format="FFMPEG", mode="I", fps=fps, codec="libx264", pixelformat="yuv420p",
+                            macro_block_size=16, ffmpeg_log_level="error") as writer:
+        for frame in frames:
+            writer.append_data(frame)
+
+
+def record_videos(experiment: Experiment, folder: Path, num_tasks: int, seed: int, video_format: str = "mp4") -> list[Path]:
+    """Records ``num_tasks`` fresh tasks into ``folder``, per task ``i``: ``task{i}_before_after.{video_format}``
+    (both episodes side by side under the task, each captioned with its return), and ``task{i}_before`` and
+    ``task{i}_after`` alone. Both episodes of a task start from the same reset seed and action noise.
+    """
+    check_format(video_format)
     cfg, policy, sampler = experiment.config, experiment.policy, experiment.sampler
     env = make_render_env(cfg.env_name, cfg.env_kwargs)
+    fps = 1.0 / env.dt  # real time: one frame per environment step
     rng = batch_rng(seed, VIDEO_STREAM, 0)
     tasks = sampler.sample_tasks(num_tasks, rng)
     before = {k: v.detach() for k, v in policy.task_params(num_tasks).items()}
@@ -83,14 +174,27 @@ def record_videos(experiment: Experiment, folder: Path, num_tasks: int, seed: in
     with torch_threads(experiment.learner_threads):
         compute_advantages(train, cfg.gamma, cfg.gae_lambda)
         after = {k: v.detach() for k, v in experiment.learner.adapt(train, create_graph=False).params.items()}
+    steps = f"{cfg.num_steps} step{'s' if cfg.num_steps > 1 else ''}"
+    labels = {"before": "before adaptation", "after": f"after adaptation ({steps})"}
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for i, task in enumerate(tasks):
         env.reset_task(task)
+        title = f"task {i}: {task_title(task)}"
+        halves = {}
         for name, params in (("before", before), ("after", after)):
-            frames = _episode_frames(experiment, env, {k: v[i : i + 1] for k, v in params.items()}, seed + i)
-            path = folder / f"task{i}_{name}.gif"
-            imageio.mimsave(path, frames, duration=1000 / fps, loop=0)
-            written.append(path)
+            episode = _episode_frames(experiment, env, {k: v[i : i + 1] for k, v in params.items()}, seed + i)
+            label = f"{labels[name]}: return {episode.episode_return:.1f}"
+            halves[name] = captioned(episode.frames, [label])
+            written.append(folder / f"task{i}_{name}.{video_format}")
+            write_clip(written[-1], captioned(episode.frames, [title, label]), fps)
+        written.append(folder / f"task{i}_{SIDE_BY_SIDE}.{video_format}")
+        write_clip(written[-1], side_by_side(halves["before"], halves["after"], f"{cfg.env_name}, {title}"), fps)
     env.close()
     return written
+
+
+def recorded_clips(run: str | os.PathLike[str]) -> list[Path]:
+    """The side-by-side clips that ``test.py --record-video`` wrote into a run folder, task 0 first."""
+    clips = [p for p in Path(run, "videos").glob(f"task*_{SIDE_BY_SIDE}.*") if p.suffix[1:] in VIDEO_FORMATS]
+    return sorted(clips, key=lambda p: (int(p.name[4:].split("_")[0]), p.suffix))

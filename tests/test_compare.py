@@ -2,6 +2,7 @@
 
 import json
 import runpy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,6 +103,12 @@ def test_testing_notebook_executes_on_tiny_runs(tmp_path, monkeypatch):
                                str(seed), "--output-folder", str(run), "--no-progress"]) == 0
             runs.append(str(run))
     assert evaluate_main(["--run", runs[0], "--num-batches", "1", "--adapt-steps", "2", "--no-progress"]) == 0
+    from maml_rl.video import write_clip
+
+    # A clip as test.py --record-video writes it (2D navigation renders none, so its frames are made up).
+    (Path(runs[1]) / "videos").mkdir()
+    frames = [np.full((48, 64, 3), 40 * i, np.uint8) for i in range(4)]
+    write_clip(Path(runs[1]) / "videos" / "task0_before_after.mp4", frames, fps=20.0)
     monkeypatch.setenv("BIO_MAML_RUNS", os.pathsep.join(runs))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     notebook = nbformat.read(REPO / "notebooks" / "Testing_Notebook.ipynb", as_version=4)
@@ -110,4 +117,6 @@ def test_testing_notebook_executes_on_tiny_runs(tmp_path, monkeypatch):
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 4  # learning curves, before/after, adaptation curves, within-episode rewards
+    videos = [o for o in outputs if "<video" in o.get("data", {}).get("text/html", "")]
+    assert len(videos) == 1 and 'src="data:video/mp4;base64,' in videos[0]["data"]["text/html"]
     assert any("Welch" in o.get("data", {}).get("text/markdown", "") for o in outputs)

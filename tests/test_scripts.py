@@ -159,17 +159,31 @@ def test_record_video_writes_clips_before_and_after(tmp_path):
     if reason:
         pytest.skip(f"no headless rendering here: {reason}")
     run = tmp_path / "run"
-    assert train_main(["--config", str(tiny_config(tmp_path, "halfcheetah-dir")), "--output-folder", str(run),
-                       "--no-progress"]) == 0
-    assert evaluate_main(["--run", str(run), "--num-batches", "1", "--record-video", "--video-tasks", "2",
-                          "--no-progress"]) == 0
-    clips = sorted(p.name for p in (run / "videos").iterdir())
-    assert clips == ["task0_after.gif", "task0_before.gif", "task1_after.gif", "task1_before.gif"]
+    # the reward-aware RNN: the clip's rollout feeds the previous action and reward as the sampler does
+    assert train_main(["--config", str(tiny_config(tmp_path, "halfcheetah-dir-reward")), "--policy", "rnn",
+                       "--output-folder", str(run), "--no-progress"]) == 0
     import imageio.v2 as imageio
 
-    frames = imageio.mimread(run / "videos" / "task0_before.gif")
-    assert len(frames) == 6 and frames[0].shape[-1] in (3, 4)  # horizon 5 steps + the first frame
-    assert any(f.std() > 0 for f in frames)
+    assert evaluate_main(["--run", str(run), "--num-batches", "1", "--record-video", "--video-tasks", "2",
+                          "--no-progress"]) == 0
+    names = [f"task{i}_{kind}" for i in (0, 1) for kind in ("after", "before", "before_after")]
+    assert sorted(p.name for p in (run / "videos").iterdir()) == [f"{n}.mp4" for n in names]
+    for name, width in (("task0_before", 320), ("task0_before_after", 640)):
+        reader = imageio.get_reader(run / "videos" / f"{name}.mp4", format="FFMPEG")
+        meta, frames = reader.get_meta_data(), list(reader.iter_data())
+        reader.close()
+        assert meta["codec"] == "h264" and meta["fps"] == 20.0  # real time: dt = 0.05 s
+        assert len(frames) == 6 and frames[0].shape == (288, width, 3)  # horizon 5 steps + the first frame
+        assert any(f.std() > 0 for f in frames)
+
+    assert evaluate_main(["--run", str(run), "--num-batches", "1", "--record-video", "--video-tasks", "1",
+                          "--video-format", "gif", "--no-progress"]) == 0
+    frames = imageio.mimread(run / "videos" / "task0_before_after.gif")
+    assert len(frames) == 6 and frames[0].shape[:2] == (288, 640)
+    from PIL import Image
+
+    with Image.open(run / "videos" / "task0_before_after.gif") as gif:
+        assert gif.info["duration"] == 50  # ms per frame: real time
 
 
 def test_record_video_without_gl_says_so(tmp_path, monkeypatch, capsys):
@@ -184,3 +198,12 @@ def test_record_video_without_gl_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(video, "make_render_env", broken)
     assert evaluate_main(["--run", str(run), "--num-batches", "1", "--record-video", "--no-progress"]) == 2
     assert "--record-video: cannot render" in capsys.readouterr().err
+    assert evaluate_main(["--run", str(run), "--record-video", "--video-tasks", "0", "--no-progress"]) == 2
+    assert "--video-tasks must be >= 1" in capsys.readouterr().err
+
+
+def test_record_video_of_a_task_without_a_renderer_says_so(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train_main(["--config", str(tiny_config(tmp_path)), "--output-folder", str(run), "--no-progress"]) == 0
+    assert evaluate_main(["--run", str(run), "--num-batches", "1", "--record-video", "--no-progress"]) == 2
+    assert "2DNavigation-v0 has no renderer" in capsys.readouterr().err

@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 
 from maml_rl.envs import rewards
+from maml_rl.envs.camera import with_tracking_camera
 from maml_rl.envs.task import DirectionTasks, Task, VelocityTasks
 
 
@@ -22,7 +23,7 @@ class _AntTaskEnv(AntEnv):
         kwargs.setdefault("ctrl_cost_weight", rewards.ANT_CTRL_COST)
         kwargs.setdefault("contact_cost_weight", rewards.ANT_CONTACT_COST)
         kwargs.setdefault("healthy_reward", rewards.ANT_SURVIVE_REWARD)
-        super().__init__(**kwargs)
+        super().__init__(**with_tracking_camera(kwargs))
         self.reset_task(task if task is not None else self._default_task())
 
     def step(self, action: np.ndarray):

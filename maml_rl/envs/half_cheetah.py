@@ -12,13 +12,14 @@ import numpy as np
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
 from maml_rl.envs import rewards
+from maml_rl.envs.camera import with_tracking_camera
 from maml_rl.envs.task import DirectionTasks, Task, VelocityTasks
 
 
 class _HalfCheetahTaskEnv(HalfCheetahEnv):
     def __init__(self, task: Task | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("ctrl_cost_weight", rewards.HALF_CHEETAH_CTRL_COST)
-        super().__init__(**kwargs)
+        super().__init__(**with_tracking_camera(kwargs))
         self.reset_task(task if task is not None else self._default_task())
 
     def step(self, action: np.ndarray):
