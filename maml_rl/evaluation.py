@@ -15,7 +15,7 @@ from maml_rl.baseline import compute_advantages
 from maml_rl.config import Config, ConfigError, load_config
 from maml_rl.metalearner import adapt
 from maml_rl.runlog import CHECKPOINT, CONFIG, load_checkpoint
-from maml_rl.trainer import EVAL_STREAM, Experiment, batch_rng, torch_threads
+from maml_rl.trainer import EVAL_STREAM, Experiment, batch_rng, task_rngs, torch_threads
 
 RESULTS = "results.npz"
 SUMMARY = "results.json"
@@ -104,7 +104,8 @@ def evaluate(
         per_step, rewards_per_step = [], []
         for step in range(adapt_steps + 1):
             with torch_threads(1):
-                episodes = sampler.sample(policy, params, batch_tasks, rng)
+                episodes = sampler.sample(policy, params, batch_tasks,
+                                          task_rngs(seed, EVAL_STREAM, batch, range(len(batch_tasks)), step))
             per_step.append(episodes.returns.cpu().numpy())
             rewards_per_step.append(mean_reward_per_step(episodes))
             if step == adapt_steps:

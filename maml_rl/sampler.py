@@ -69,25 +69,34 @@ class Sampler:
         policy: Policy,
         params: Params,
         tasks: Sequence[Task],
-        rng: np.random.Generator,
+        rngs: Sequence[np.random.Generator] | np.random.Generator,
     ) -> Episodes:
         """Rolls out ``episodes_per_task`` episodes of each task with that task's ``params`` (task axis first).
 
-        ``rng`` seeds the environments' resets and the action noise, so equal generators give equal episodes.
+        ``rngs`` holds one generator per task: task i's reset seeds and action noise come from ``rngs[i]`` alone,
+        so a task's episodes do not depend on which other tasks are sampled with it (or where). One generator
+        instead is split into one per task with ``Generator.spawn``. Equal generators give equal episodes.
         """
         num_tasks, per_task = len(tasks), self.episodes_per_task
+        if isinstance(rngs, np.random.Generator):
+            rngs = rngs.spawn(num_tasks)
+        if len(rngs) != num_tasks:
+            raise ValueError(f"got {len(rngs)} random generators for {num_tasks} tasks; pass one per task")
         for name, p in params.items():
             if p.shape[0] != num_tasks:
                 raise ValueError(f"params[{name!r}] has {p.shape[0]} task rows for {num_tasks} tasks")
         device = next(iter(params.values())).device
         envs = self._batch_for(num_tasks * per_task)
         slot_tasks = [task for task in tasks for _ in range(per_task)]
-        seeds = rng.integers(0, 2**31 - 1, size=len(slot_tasks))
-        noise_gen = torch.Generator(device=device).manual_seed(int(rng.integers(0, 2**63 - 1)))
+        steps, act_dim = self.horizon, self.action_dim
+        # per task: its episodes' reset seeds, then its action noise for every step
+        seeds = np.concatenate([rng.integers(0, 2**31 - 1, size=per_task) for rng in rngs])
+        noise = np.stack([rng.standard_normal((steps, per_task, act_dim), dtype=np.float32) for rng in rngs])
+        noise = torch.from_numpy(noise).to(device)
         low = torch.as_tensor(envs.action_low, dtype=torch.float32, device=device)
         high = torch.as_tensor(envs.action_high, dtype=torch.float32, device=device)
 
-        steps, obs_dim, act_dim = self.horizon, envs.observation_dim, self.action_dim
+        obs_dim = envs.observation_dim
         shape = (num_tasks, steps, per_task)
         observations = torch.zeros(*shape, obs_dim, device=device)
         actions = torch.zeros(*shape, act_dim, device=device)
@@ -107,7 +116,7 @@ class Sampler:
             else:  # the action and reward exactly as recorded, so the losses rebuild the same inputs
                 inputs_t = policy.inputs.next_step(obs_t, actions[:, t - 1], rewards[:, t - 1])
             mean, log_std, hidden = policy(inputs_t, params, hidden)
-            action = mean + log_std.exp() * torch.randn(mean.shape, generator=noise_gen, device=device)
+            action = mean + log_std.exp() * noise[:, t]
             env_action = normalized_to_bounds(action, self.normalization_scale, low, high)
             active_t = torch.from_numpy(active).to(device).view(num_tasks, per_task)
             observations[:, t] = obs_t

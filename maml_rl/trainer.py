@@ -1,7 +1,8 @@
 """Meta-training, top to bottom: sample tasks, adapt, sample again, take a TRPO step, log, checkpoint.
 
-Randomness is derived per meta-batch from ``(seed, batch)``, so a run resumed at batch k draws exactly what
-an uninterrupted run draws there: a checkpoint needs only the parameters and the batch index.
+Randomness is derived per meta-batch from ``(seed, batch)`` (the tasks) and per task from ``(seed, batch, task)``
+(its resets and action noise), so a run resumed at batch k draws exactly what an uninterrupted run draws there
+(a checkpoint needs only the parameters and the batch index), and a task's numbers do not depend on where it runs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -73,8 +74,15 @@ def torch_threads(threads: int):
 
 
 def batch_rng(seed: int, stream: int, batch: int) -> np.random.Generator:
-    """The generator of one meta-batch: tasks, environment resets and action noise all come from it."""
+    """The generator of one meta-batch's tasks."""
     return np.random.default_rng([seed, stream, batch])
+
+
+def task_rngs(seed: int, stream: int, batch: int, tasks: range | Sequence[int], rollout: int) -> list[np.random.Generator]:
+    """One generator per task for one of its rollouts (0: before adaptation, k: after k adaptation steps), keyed
+    by (seed, stream, batch, task index, rollout): a task's resets and action noise do not depend on where, or
+    beside which other tasks, it is sampled."""
+    return [np.random.default_rng([seed, stream, batch, task, rollout]) for task in tasks]
 
 
 def trpo_settings(config: Config) -> TRPOSettings:
@@ -129,7 +137,8 @@ class Experiment:
 
         tasks = sampler.sample_tasks(cfg.meta_batch_size, rng)
         with torch_threads(1):
-            train = sampler.sample(policy, policy.task_params(len(tasks)), tasks, rng)
+            train = sampler.sample(policy, policy.task_params(len(tasks)), tasks,
+                                   task_rngs(cfg.seed, TRAIN_STREAM, batch, range(len(tasks)), 0))
         t_sample_before = lap()
         row: dict[str, Any] = {"batch": batch, "returns_before": train.returns.mean().item()}
         diagnostics = {f"{k}_before": v for k, v in train.statistics(cfg.normalization_scale).items()}
@@ -143,7 +152,8 @@ class Experiment:
         env_steps = train.env_steps
         if bad is None:
             with torch_threads(1):
-                valid = sampler.sample(policy, {k: v.detach() for k, v in adaptation.params.items()}, tasks, rng)
+                valid = sampler.sample(policy, {k: v.detach() for k, v in adaptation.params.items()}, tasks,
+                                       task_rngs(cfg.seed, TRAIN_STREAM, batch, range(len(tasks)), 1))
             row["returns_after"] = valid.returns.mean().item()
             diagnostics.update({f"{k}_after": v for k, v in valid.statistics(cfg.normalization_scale).items()})
             env_steps += valid.env_steps

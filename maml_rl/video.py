@@ -21,7 +21,7 @@ import torch
 from gymnasium.envs.registration import load_env_creator
 
 from maml_rl.baseline import compute_advantages
-from maml_rl.trainer import EVAL_STREAM, Experiment, batch_rng, torch_threads
+from maml_rl.trainer import EVAL_STREAM, Experiment, batch_rng, task_rngs, torch_threads
 from maml_rl.sampler import normalized_to_bounds
 
 VIDEO_STREAM = EVAL_STREAM + 1
@@ -170,7 +170,7 @@ def record_videos(experiment: Experiment, folder: Path, num_tasks: int, seed: in
     tasks = sampler.sample_tasks(num_tasks, rng)
     before = {k: v.detach() for k, v in policy.task_params(num_tasks).items()}
     with torch_threads(1):
-        train = sampler.sample(policy, before, tasks, rng)
+        train = sampler.sample(policy, before, tasks, task_rngs(seed, VIDEO_STREAM, 0, range(num_tasks), 0))
     with torch_threads(experiment.learner_threads):
         compute_advantages(train, cfg.gamma, cfg.gae_lambda)
         after = {k: v.detach() for k, v in experiment.learner.adapt(train, create_graph=False).params.items()}

@@ -103,9 +103,9 @@ def test_bad_inputs_are_rejected_with_the_key(inputs, message):
 
 
 @pytest.mark.parametrize("case", json.loads((DATA / "default_path_metrics.json").read_text()))
-def test_default_path_gives_the_numbers_it_gave_before_policy_inputs_existed(case):
-    """Observation-only inputs and PyTorch's recurrent init reproduce the metrics written before these options
-    existed (``tests/data/default_path_metrics.py``)."""
+def test_default_path_gives_the_recorded_numbers(case):
+    """Observation-only inputs and PyTorch's recurrent init reproduce the recorded metrics (see
+    ``tests/data/default_path_metrics.py`` for when they were recorded and why they may change)."""
     import sys
 
     sys.path.insert(0, str(DATA))

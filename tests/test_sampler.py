@@ -103,3 +103,19 @@ def test_navigation_batched_backend_equals_gymnasium():
 def test_unknown_backend_is_rejected():
     with pytest.raises(ValueError, match="backend"):
         make_task_batch("2DNavigation-v0", 2, "fast")
+
+
+def test_a_tasks_episodes_do_not_depend_on_the_other_tasks_sampled_with_it():
+    """Per-task random streams: task 1 sampled alone, or as the middle of three, gives the same episodes."""
+    from maml_rl.trainer import task_rngs
+
+    sampler = Sampler("HalfCheetahVel-v0", 2, 15)
+    torch.manual_seed(0)
+    policy = GaussianMLPPolicy(sampler.observation_dim, sampler.action_dim, (8,))
+    tasks = sampler.sample_tasks(3, np.random.default_rng(0))
+    together = sampler.sample(policy, policy.task_params(3), tasks, task_rngs(7, 0, 4, range(3), 0))
+    alone = sampler.sample(policy, policy.task_params(1), tasks[1:2], task_rngs(7, 0, 4, [1], 0))
+    sampler.close()
+    for name in ("observations", "actions", "rewards", "mask", "log_probs"):
+        torch.testing.assert_close(getattr(alone, name)[0], getattr(together, name)[1], rtol=0, atol=0)
+    assert not torch.equal(together.actions[0], together.actions[1])
