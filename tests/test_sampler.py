@@ -106,7 +106,10 @@ def test_unknown_backend_is_rejected():
 
 
 def test_a_tasks_episodes_do_not_depend_on_the_other_tasks_sampled_with_it():
-    """Per-task random streams: task 1 sampled alone, or as the middle of three, gives the same episodes."""
+    """Per-task random streams: task 1 sampled alone, or as the middle of three, gives the same episodes.
+
+    The same up to float32 rounding, not bit for bit: MKL's batched matrix products round differently for
+    different numbers of tasks (measured: 6e-8 in an action mean for identical observations)."""
     from maml_rl.trainer import task_rngs
 
     sampler = Sampler("HalfCheetahVel-v0", 2, 15)
@@ -117,5 +120,5 @@ def test_a_tasks_episodes_do_not_depend_on_the_other_tasks_sampled_with_it():
     alone = sampler.sample(policy, policy.task_params(1), tasks[1:2], task_rngs(7, 0, 4, [1], 0))
     sampler.close()
     for name in ("observations", "actions", "rewards", "mask", "log_probs"):
-        torch.testing.assert_close(getattr(alone, name)[0], getattr(together, name)[1], rtol=0, atol=0)
+        torch.testing.assert_close(getattr(alone, name)[0], getattr(together, name)[1], rtol=1e-5, atol=1e-5)
     assert not torch.equal(together.actions[0], together.actions[1])
