@@ -125,16 +125,28 @@ MEASURES = ("before", "after", "gain")
 
 @dataclass
 class Comparison:
+    """Per group, the measures' means and 95% CIs; between every two groups, Welch's t-test on each measure.
+
+    The CIs are over seeds. Where every group is a single run evaluated by test.py (a sweep with one seed
+    per setting), they are over the evaluation tasks instead, and no tests are made (``ci_over`` says which).
+    """
+
     groups: dict[str, list[Run]]
     per_group: dict[str, dict[str, Any]] = field(default_factory=dict)
     tests: list[dict[str, Any]] = field(default_factory=list)
+    ci_over: str = "seeds"
 
     @classmethod
     def of(cls, runs: list[Run]) -> "Comparison":
         comparison = cls(group_runs(runs))
+        single = all(len(m) == 1 and m[0].returns is not None for m in comparison.groups.values())
+        comparison.ci_over = "tasks" if single else "seeds"
         values = {}
         for label, members in comparison.groups.items():
-            pairs = np.array([run.before_after() for run in members])
+            if single:  # each task's mean over its episodes
+                pairs = members[0].returns[:, :2].mean(2)
+            else:
+                pairs = np.array([run.before_after() for run in members])
             before, after, gain = pairs[:, 0], pairs[:, 1], pairs[:, 1] - pairs[:, 0]
             values[label] = {"before": before, "after": after, "gain": gain}
             comparison.per_group[label] = {
@@ -145,13 +157,13 @@ class Comparison:
                    for stat, value in zip(("mean", "ci95"), mean_confidence_interval(arr))},
                 "config": group_settings(members),
             }
-        for a, b in combinations(comparison.groups, 2):
+        for a, b in combinations(comparison.groups if not single else [], 2):
             for measure in MEASURES:
                 comparison.tests.append({"groups": [a, b], "measure": measure, **welch(values[a][measure], values[b][measure])})
         return comparison
 
     def to_json(self) -> dict[str, Any]:
-        return {"groups": self.per_group, "tests": self.tests}
+        return {"ci_over": self.ci_over, "groups": self.per_group, "tests": self.tests}
 
     def to_markdown(self) -> str:
         lines = ["| group | seeds | return before adaptation | post-adaptation return | adaptation gain (after − before) |",
@@ -159,7 +171,11 @@ class Comparison:
         for label, g in self.per_group.items():
             lines.append(f"| {label} | {len(g['seeds'])} | " + " | ".join(
                 f"{g[f'{m}_mean']:.2f} ± {g[f'{m}_ci95']:.2f}" for m in MEASURES) + " |")
-        lines += ["", "Mean ± 95% confidence interval over seeds (Student t).", ""]
+        if self.ci_over == "tasks":
+            lines += ["", "One run per group: mean over the evaluation tasks ± 95% confidence interval over tasks "
+                      "(Student t); with one seed per group, no test between groups.", ""]
+        else:
+            lines += ["", "Mean ± 95% confidence interval over seeds (Student t).", ""]
         if self.tests:
             lines += ["| comparison | measure | Welch's t | p | Hedges' g |", "|---|---|---|---|---|"]
             for t in self.tests:

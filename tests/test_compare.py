@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from conftest import REPO
-from maml_rl.compare import Run, group_runs, hedges_g, plot_within_episode, welch
+from maml_rl.compare import Comparison, Run, group_runs, hedges_g, plot_within_episode, welch
 from test_scripts import evaluate_main, tiny_config, train_main
 
 compare_main = runpy.run_path(str(REPO / "compare.py"))["main"]
@@ -120,3 +120,16 @@ def test_testing_notebook_executes_on_tiny_runs(tmp_path, monkeypatch):
     videos = [o for o in outputs if "<video" in o.get("data", {}).get("text/html", "")]
     assert len(videos) == 1 and 'src="data:video/mp4;base64,' in videos[0]["data"]["text/html"]
     assert any("Welch" in o.get("data", {}).get("text/markdown", "") for o in outputs)
+
+
+def test_one_run_per_group_gives_confidence_intervals_over_tasks(tmp_path):
+    rng = np.random.default_rng(1)
+    runs = [Run(tmp_path / f"sweep-{name}", {"seed": 1, "leak": leak}, [], rng.normal(size=(30, 2, 4)))
+            for name, leak in (("a", 1.0), ("b", 0.3))]
+    comparison = Comparison.of(runs)
+    assert comparison.ci_over == "tasks" and comparison.tests == []
+    per_task_before = runs[0].returns[:, 0].mean(1)
+    group = comparison.per_group["sweep-a"]
+    assert group["before_mean"] == pytest.approx(per_task_before.mean())
+    assert group["before_ci95"] == pytest.approx(stats.t.ppf(0.975, 29) * stats.sem(per_task_before))
+    assert "over tasks" in comparison.to_markdown()

@@ -32,7 +32,7 @@ REWARD_GROUPS="reward:mlp reward:rnn reward-trained:rnn rl2:rnn"
 run() {  # folder config policy seed batches [extra train.py flags...]: train (or resume), then evaluate
     local run=$1 config=$2 policy=$3 seed=$4 batches=$5; shift 5
     mkdir -p "$run"
-    exec 9>"$run.lock"
+    exec 9>"$run/.lock"
     if ! flock -n 9; then echo "skip $run (another shell runs it)"; return 0; fi
     if [ -f "$run/results.json" ]; then echo "done $run"; exec 9>&-; return 0; fi
     if [ -f "$run/checkpoint.pt" ]; then
