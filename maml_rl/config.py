@@ -57,6 +57,10 @@ def open_unit_interval(x: float) -> str | None:
     return None if 0 < x < 1 else "must be in (0, 1)"
 
 
+def seed_range(x: int) -> str | None:
+    return None if 0 <= x < 2**32 else "must be in [0, 2**32 - 1]"  # what numpy's and torch's generators take
+
+
 def hidden_sizes_check(x: tuple[int, ...]) -> str | None:
     return None if len(x) >= 1 and all(v > 0 for v in x) else "must be a non-empty list of positive integers"
 
@@ -86,7 +90,7 @@ class Config:
 
     env_name: str = _opt("HalfCheetahDir-v0", "registered task environment", one_of(sorted(ENV_ENTRY_POINTS)))
     env_kwargs: dict = _opt(None, "keyword arguments for gymnasium.make", default_factory=dict)
-    seed: int = _opt(1, "seed of every random draw (tasks, resets, action noise, initial weights)")
+    seed: int = _opt(1, "seed of every random draw (tasks, resets, action noise, initial weights)", seed_range)
     gamma: float = _opt(0.99, "discount factor", unit_interval)
     gae_lambda: float = _opt(1.0, "GAE lambda", unit_interval)
     first_order: bool = _opt(False, "drop the second-order term of the meta-gradient (FOMAML)")
