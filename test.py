@@ -11,10 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from maml_rl.cli import ArgumentParser, add_threads_flag, check_threads
+from maml_rl.cli import ArgumentParser, add_threads_flag, check_threads, error_line
 from maml_rl.config import ConfigError, load_config, seed_range
 from maml_rl.evaluation import RESULTS, SUMMARY, RunError, evaluate, load_run, save_results
-from maml_rl.preflight import check_config, check_output_folder
+from maml_rl.preflight import check_config
+from maml_rl.resources import FolderError, check_output_folder
 from maml_rl.runfolder import RUNS, latest_run
 from maml_rl.runlog import CONFIG
 from maml_rl.signals import exit_status, stop_signals_as_exceptions
@@ -94,11 +95,11 @@ def main(argv: list[str] | None = None) -> int:
                         raise ConfigError(f"--record-video: {e}") from None
                     print(f"wrote {len(paths)} clips to {run / 'videos'}")
             except OSError as e:
-                print(f"error: cannot write into {run} ({e.strerror or e}); free some space and run test.py again",
+                print(error_line(f"cannot write into {run} ({e.strerror or e}); free some space and run test.py again"),
                       file=sys.stderr)
                 return WRITE_FAILED
-        except (ConfigError, RunError) as e:
-            print(f"error: {e}", file=sys.stderr)
+        except (ConfigError, FolderError, RunError) as e:
+            print(error_line(e), file=sys.stderr)
             return 2
         except KeyboardInterrupt as interrupt:
             print("\ninterrupted: the evaluation is incomplete and nothing more was written", file=sys.stderr)

@@ -11,9 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from maml_rl.cli import ArgumentParser, add_threads_flag, check_threads
+from maml_rl.cli import ArgumentParser, add_threads_flag, check_threads, error_line
 from maml_rl.config import Config, ConfigError, config_help, load_config
-from maml_rl.preflight import check_config, check_output_folder
+from maml_rl.preflight import check_config
+from maml_rl.resources import FolderError, check_output_folder
 from maml_rl.runfolder import config_differences, default_run_folder, resume_command
 from maml_rl.runlog import CHECKPOINT, CONFIG, MetricsError, RunWriteError
 from maml_rl.signals import exit_status, stop_signals_as_exceptions
@@ -95,14 +96,14 @@ def main(argv: list[str] | None = None) -> int:
             check_output_folder(folder)
             print(f"run folder: {folder}", file=sys.stderr)
             train(config, folder, resume=args.resume, progress=not args.no_progress, threads=threads)
-        except (ConfigError, RunFolderError, MetricsError) as e:
-            print(f"error: {e}", file=sys.stderr)
+        except (ConfigError, FolderError, RunFolderError, MetricsError) as e:
+            print(error_line(e), file=sys.stderr)
             return 2
         except TrainingDiverged as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(error_line(e), file=sys.stderr)
             return 3
         except RunWriteError as e:
-            print(f"error: {e}; free some space, then continue with: {resume_command(folder, args.config, script)}",
+            print(error_line(f"{e}; free some space, then continue with: {resume_command(folder, args.config, script)}"),
                   file=sys.stderr)
             return WRITE_FAILED
         except KeyboardInterrupt as interrupt:

@@ -5,7 +5,8 @@ minutes (or 640 GB) later.
   stepped), so a keyword the environment does not take is reported with the keywords it does take;
 * :func:`check_memory` compares the memory one meta-batch will need (:func:`estimate_memory`) with what the
   machine has available;
-* :func:`check_output_folder` creates the output folder and writes a probe file into it.
+* :func:`maml_rl.resources.check_output_folder` (used beside them) creates the output folder and writes a
+  probe file into it.
 
 Each failure raises :class:`~maml_rl.config.ConfigError` (one line, exit status 2 in the scripts).
 """
@@ -14,14 +15,13 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from maml_rl.config import Config, ConfigError
+from maml_rl.resources import available_memory, format_bytes
 from maml_rl.policies.rnn import CELL_GATES
 
 # Bytes per time step of one meta-batch (train and valid episodes, the learner's activations and graphs),
@@ -144,37 +144,6 @@ def estimate_memory(config: Config, env: EnvironmentInfo) -> MemoryEstimate:
     )
 
 
-def available_memory() -> int | None:
-    """Bytes this process can still get: the kernel's MemAvailable, lowered by a cgroup limit; None if unknown."""
-    known = []
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    known.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError):
-        pass
-    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
-        try:
-            limit = Path(limit_file).read_text().strip()
-            if limit != "max" and int(limit) < 2**60:
-                known.append(max(0, int(limit) - int(Path(usage_file).read_text().strip())))
-            break
-        except (OSError, ValueError):
-            continue
-    return min(known) if known else None
-
-
-def format_bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
-        if n < 1000:
-            return f"{n:.3g} {unit}"
-        n /= 1000
-    return f"{n:.3g} EB" if n < 1000 else f"{n * 1e18:.2e} B"
-
-
 def _largest(config: Config, estimate: MemoryEstimate, units: int) -> str:
     """The key to lower: of those behind the largest part, the one furthest above its default."""
     defaults = Config()
@@ -212,31 +181,3 @@ def check_memory(config: Config, source: str, env: EnvironmentInfo, available: i
 def check_config(config: Config, source: str) -> MemoryEstimate:
     """The environment and memory checks of a config, in that order."""
     return check_memory(config, source, check_environment(config, source))
-
-
-def check_output_folder(folder: Path, flag: str = "--output-folder") -> None:
-    """Creates ``folder`` (and its parents) if needed and writes and removes a probe file in it."""
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"{flag} {folder}: exists and is not a folder; choose another path")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"{flag} {folder}: cannot create it ({_reason(e)}); choose a folder you can write to") from None
-    probe = folder / f".write-probe-{os.getpid()}"
-    try:
-        with open(probe, "wb") as f:
-            f.write(b"probe")
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        raise ConfigError(f"{flag} {folder}: cannot write into it ({_reason(e)}); choose a folder you can write to") from None
-    finally:
-        try:
-            probe.unlink(missing_ok=True)
-        except OSError:
-            pass
-
-
-def _reason(e: OSError) -> str:
-    where = f" at {e.filename}" if e.filename else ""
-    return f"{e.strerror or type(e).__name__}{where}"
