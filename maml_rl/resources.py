@@ -66,13 +66,18 @@ def check_output_folder(folder: Path, flag: str = "--output-folder") -> Path | N
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
+        _unlink(probe)
+        remove_created(folder, created)
         raise FolderError(f"{flag} {folder}: cannot write into it ({_reason(e)}); choose a folder you can write to") from None
-    finally:
-        try:
-            probe.unlink(missing_ok=True)
-        except OSError:
-            pass
+    _unlink(probe)
     return created
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def remove_created(folder: Path, created: Path | None) -> None:
