@@ -10,18 +10,27 @@ in every run, as CI needs); raise ``FUZZ_EXAMPLES`` (a factor) to search longer.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import itertools
 import os
 import runpy
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
+
+# Hypothesis caches (unicode tables, constants) in ./.hypothesis by default: not in the user's working directory
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="bio-maml-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
 
 from conftest import REPO
 from test_scripts import evaluate_main, train_main
