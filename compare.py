@@ -10,20 +10,28 @@ import argparse
 import sys
 from pathlib import Path
 
+from maml_rl.cli import ArgumentParser, error_line
 from maml_rl.compare import write_comparison
+from maml_rl.resources import check_output_folder, remove_created
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="compare.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="run folders written by train.py (and test.py)")
     parser.add_argument("--output-folder", type=Path, default=Path("comparison"),
                         help="where comparison.md, comparison.json and the PNG figures go (default: comparison)")
     args = parser.parse_args(argv)
+    created = None
     try:
+        created = check_output_folder(args.output_folder)
         comparison = write_comparison(args.runs, args.output_folder)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except ValueError as e:  # ConfigError, FolderError and MetricsError are ValueErrors
+        remove_created(args.output_folder, created)  # a bad run folder leaves no empty output folder behind
+        print(error_line(e), file=sys.stderr)
         return 2
+    except OSError as e:
+        print(error_line(f"cannot write into {args.output_folder} ({e.strerror or e})"), file=sys.stderr)
+        return 4
     print(comparison.to_markdown())
     print(f"wrote {args.output_folder}/comparison.md, comparison.json and figures", file=sys.stderr)
     return 0

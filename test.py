@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Evaluate a meta-trained policy on fresh tasks: returns before and after adaptation.
 
+    python test.py                                    # the most recently modified run under runs/
     python test.py --run runs/halfcheetah-dir-rnn-seed1
 """
 
@@ -10,14 +11,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from maml_rl.cli import add_threads_flag, check_threads
-from maml_rl.config import ConfigError
+from maml_rl.cli import ArgumentParser, add_threads_flag, check_threads, error_line
+from maml_rl.config import ConfigError, load_config, seed_range
 from maml_rl.evaluation import RESULTS, SUMMARY, RunError, evaluate, load_run, save_results
+from maml_rl.preflight import check_config
+from maml_rl.resources import FolderError, check_output_folder
+from maml_rl.runfolder import RUNS, latest_run
+from maml_rl.runlog import CONFIG
+from maml_rl.signals import exit_status, stop_signals_as_exceptions
+
+WRITE_FAILED = 4
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Evaluate a run folder written by train.py on fresh tasks.")
-    parser.add_argument("--run", type=Path, required=True, help="run folder (holds config.yaml and checkpoint.pt)")
+    parser = ArgumentParser(prog="test.py", description="Evaluate a run folder written by train.py on fresh tasks.")
+    parser.add_argument("--run", type=Path, help="run folder (holds config.yaml and checkpoint.pt; default: the most "
+                        f"recently modified run folder under {RUNS}/)")
     parser.add_argument("--meta-batch-size", type=int, help="tasks per evaluation batch (default: the run's)")
     parser.add_argument("--num-batches", type=int, default=10, help="evaluation batches (default: 10)")
     parser.add_argument("--adapt-steps", type=int, default=1,
@@ -38,50 +47,77 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _check_video_args(args: argparse.Namespace) -> None:
-    """Fails before the evaluation, not after it, where the clips cannot be written."""
-    from maml_rl.video import RenderingUnavailable, check_format
+def check_args(args: argparse.Namespace) -> Path:
+    """Everything about the command line that can be checked before the run is loaded; returns the run folder."""
+    for flag, value in (("--num-batches", args.num_batches), ("--adapt-steps", args.adapt_steps),
+                        ("--video-tasks", args.video_tasks)):
+        if value < 1:
+            raise ConfigError(f"{flag} must be >= 1, got {value}")
+    if args.seed is not None and seed_range(args.seed):
+        raise ConfigError(f"--seed {seed_range(args.seed)}, got {args.seed}")
+    if args.device == "cuda":
+        import torch
 
-    if args.video_tasks < 1:
-        raise ConfigError(f"--video-tasks must be >= 1, got {args.video_tasks}")
-    try:
-        check_format(args.video_format)
-    except RenderingUnavailable as e:
-        raise ConfigError(f"--record-video: {e}") from None
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu")
+    run = args.run
+    if run is None:
+        run = latest_run()
+        if run is None:
+            raise ConfigError(f"no run folder under {RUNS}/ here; pass --run DIR, a folder written by train.py")
+        print(f"evaluating {run} (the most recently modified run under {RUNS}/; pass --run DIR for another)",
+              file=sys.stderr)
+    if not (run / CONFIG).is_file():
+        raise RunError(f"{run}: no {CONFIG}; is this a run folder written by train.py?")
+    config = load_config(run / CONFIG).replace(device=args.device, meta_batch_size=args.meta_batch_size)
+    if args.record_video:
+        from maml_rl.video import RenderingUnavailable, check_format
+
+        try:
+            check_format(args.video_format)  # fails now, not after the evaluation, when the clips cannot be written
+        except RenderingUnavailable as e:
+            raise ConfigError(f"--record-video: {e}") from None
+        config = config.replace(meta_batch_size=max(config.meta_batch_size, args.video_tasks))
+    check_config(config, str(run / CONFIG))
+    check_output_folder(run, flag="--run")  # results.npz goes there
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        threads = check_threads(args.threads)
-        if args.record_video:
-            _check_video_args(args)
-        if args.num_batches < 1:
-            raise ConfigError(f"--num-batches must be >= 1, got {args.num_batches}")
-        if args.adapt_steps < 1:
-            raise ConfigError(f"--adapt-steps must be >= 1, got {args.adapt_steps}")
-        experiment = load_run(args.run, device=args.device, meta_batch_size=args.meta_batch_size)
-        experiment.learner_threads = threads or experiment.learner_threads
-        seed = experiment.config.seed if args.seed is None else args.seed
-        result = evaluate(experiment, args.num_batches, seed, args.adapt_steps, progress=not args.no_progress)
-    except (ConfigError, RunError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    save_results(result, args.run)
-    if args.record_video:
-        from maml_rl.video import RenderingUnavailable, record_videos
-
+    with stop_signals_as_exceptions():
         try:
-            paths = record_videos(experiment, args.run / "videos", args.video_tasks, seed, args.video_format)
-        except RenderingUnavailable as e:
-            print(f"error: --record-video: {e}", file=sys.stderr)
+            threads = check_threads(args.threads)
+            run = check_args(args)
+            experiment = load_run(run, device=args.device, meta_batch_size=args.meta_batch_size)
+            experiment.learner_threads = threads or experiment.learner_threads
+            seed = experiment.config.seed if args.seed is None else args.seed
+            result = evaluate(experiment, args.num_batches, seed, args.adapt_steps, progress=not args.no_progress)
+            try:
+                save_results(result, run)
+                if args.record_video:
+                    from maml_rl.video import RenderingUnavailable, record_videos
+
+                    try:
+                        paths = record_videos(experiment, run / "videos", args.video_tasks, seed, args.video_format)
+                    except RenderingUnavailable as e:
+                        raise ConfigError(f"--record-video: {e}") from None
+                    print(f"wrote {len(paths)} clips to {run / 'videos'}")
+            except OSError as e:
+                print(error_line(f"cannot write into {run} ({e.strerror or e}); free some space and run test.py again"),
+                      file=sys.stderr)
+                return WRITE_FAILED
+        except (ConfigError, FolderError, RunError) as e:
+            print(error_line(e), file=sys.stderr)
             return 2
-        print(f"wrote {len(paths)} clips to {args.run / 'videos'}")
+        except KeyboardInterrupt as interrupt:
+            print("\ninterrupted: the evaluation is incomplete and nothing more was written", file=sys.stderr)
+            return exit_status(interrupt)
     print(f"{len(result.tasks)} tasks x {result.returns.shape[2]} episodes; mean return ± 95% CI over tasks:")
     for row in result.summary():
         label = "before adaptation" if row["adapt_steps"] == 0 else f"after {row['adapt_steps']} step(s)"
         print(f"  {label:18s} {row['mean']:10.3f} ± {row['ci95']:.3f}")
-    print(f"wrote {args.run / RESULTS} and {args.run / SUMMARY}")
+    print(f"wrote {run / RESULTS} and {run / SUMMARY}")
     return 0
 
 

@@ -2,7 +2,7 @@
 """Meta-train a policy with MAML-TRPO.
 
     python train.py --config configs/halfcheetah-dir.yaml --policy rnn
-    python train.py --output-folder runs/halfcheetah-dir-rnn-seed1 --resume
+    python train.py --config configs/halfcheetah-dir.yaml --policy rnn --resume   # continue that run
 """
 
 from __future__ import annotations
@@ -11,19 +11,27 @@ import argparse
 import sys
 from pathlib import Path
 
-from maml_rl.cli import add_threads_flag, check_threads
+from maml_rl.cli import ArgumentParser, add_threads_flag, check_threads, error_line
 from maml_rl.config import Config, ConfigError, config_help, load_config, with_overrides
-from maml_rl.runlog import CONFIG
-from maml_rl.trainer import RunFolderError, TrainingDiverged, train
+from maml_rl.preflight import check_config
+from maml_rl.resources import FolderError, check_output_folder
+from maml_rl.runfolder import config_differences, default_run_folder, resume_command
+from maml_rl.runlog import CHECKPOINT, CONFIG, MetricsError, RunWriteError
+from maml_rl.signals import exit_status, stop_signals_as_exceptions
+from maml_rl.trainer import RunFolderError, TrainingDiverged, check_resumable, train
+
+WRITE_FAILED = 4
+"""Exit status when a file of the run folder could not be written (a full disk, a quota)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
+        prog="train.py",
         description="Meta-train a Gaussian MLP or frozen-recurrence RNN policy with MAML-TRPO.",
         epilog="Config keys (YAML, under the defaults shown):\n" + config_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--config", type=Path, help="YAML experiment config (required unless --resume)")
+    parser.add_argument("--config", type=Path, help="YAML experiment config (required unless --resume with --output-folder)")
     parser.add_argument("--policy", choices=["mlp", "rnn"], help="override the config's policy type")
     parser.add_argument("--output-folder", type=Path,
                         help="run folder (default: runs/<config name>-<policy>-seed<seed>)")
@@ -36,58 +44,80 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="override any config key, nested keys with dots (e.g. --set policy.leak=0.3 --set "
                              "fast-lr=0); repeatable; applied after the other overrides")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --output-folder from its last complete meta-batch "
-                             "(only --num-batches and --device may change)")
+                        help="continue the run (in --output-folder, else in the default folder of --config, --policy "
+                             "and --seed) from its last complete meta-batch; the other flags and the config may be "
+                             "repeated but not changed, except --num-batches and --device")
     add_threads_flag(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser.parse_args(argv)
 
 
-def resolve_config(args: argparse.Namespace) -> tuple[Config, Path]:
+def resolve_config(args: argparse.Namespace) -> tuple[Config, Path, str]:
+    """The run's config, its folder and where the config came from (for messages)."""
     overrides = {"policy_type": args.policy, "seed": args.seed, "meta_batch_size": args.meta_batch_size,
                  "fast_batch_size": args.fast_batch_size}
-    if args.resume:
-        if args.output_folder is None:
-            raise ConfigError("--resume needs --output-folder (the run to continue)")
-        changed = [f"--{k.replace('_', '-').replace('policy-type', 'policy')}" for k, v in overrides.items() if v is not None]
-        changed += ["--set"] if args.assignments else []
-        if changed:
-            raise ConfigError(f"--resume keeps the run's own config; {', '.join(changed)} cannot change mid-run")
-        config = load_config(args.output_folder / CONFIG)
-        return config.replace(num_batches=args.num_batches, device=args.device), args.output_folder
-    if args.config is None:
-        raise ConfigError("--config is required (e.g. --config configs/halfcheetah-dir.yaml)")
-    config = load_config(args.config).replace(**overrides, num_batches=args.num_batches, device=args.device)
-    config = with_overrides(config, args.assignments)
-    folder = args.output_folder or Path("runs") / f"{args.config.stem}-{config.policy.type}-seed{config.seed}"
-    return config, folder
+    asked = None if args.config is None else with_overrides(load_config(args.config).replace(**overrides), args.assignments)
+    if not args.resume:
+        if asked is None:
+            raise ConfigError("--config is required (e.g. --config configs/halfcheetah-dir.yaml)")
+        config = asked.replace(num_batches=args.num_batches, device=args.device)
+        return config, args.output_folder or default_run_folder(args.config, config), str(args.config)
+    if args.output_folder is None and asked is None:
+        raise ConfigError("--resume needs the run: its --config (with the --policy and --seed it was started with) "
+                          "or --output-folder RUN")
+    folder = args.output_folder or default_run_folder(args.config, asked)
+    if not (folder / CONFIG).is_file():
+        raise RunFolderError(f"{folder}: no run to resume (no {CONFIG} there); start it without --resume"
+                             + ("" if args.output_folder else ", or pass the run's --output-folder"))
+    run = load_config(folder / CONFIG)
+    differences = config_differences(run, asked if asked is not None else with_overrides(run.replace(**overrides), args.assignments))
+    if differences:
+        raise ConfigError(f"--resume: {folder} was started with other values ({'; '.join(differences)}); resume "
+                          "with the run's values, or start a new run with another --output-folder")
+    return run.replace(num_batches=args.num_batches, device=args.device), folder, str(folder / CONFIG)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    folder = args.output_folder
-    try:
-        threads = check_threads(args.threads)
-        config, folder = resolve_config(args)
-        if config.device == "cuda":
-            import torch
+    script = sys.argv[0] if Path(sys.argv[0]).name == "train.py" else "train.py"
+    folder: Path | None = None
+    with stop_signals_as_exceptions():  # SIGTERM (schedulers, Ray) stops the run as Ctrl-C does
+        try:
+            threads = check_threads(args.threads)
+            config, folder, source = resolve_config(args)
+            if not args.resume and (folder / CHECKPOINT).exists():
+                raise RunFolderError(f"{folder} already holds a run; continue it with: "
+                                     f"{resume_command(folder, args.config, script)} (or choose another --output-folder)")
+            if config.device == "cuda":
+                import torch
 
-            if not torch.cuda.is_available():
-                raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu")
-        print(f"run folder: {folder}", file=sys.stderr)
-        train(config, folder, resume=args.resume, progress=not args.no_progress, threads=threads)
-    except (ConfigError, RunFolderError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
-    except KeyboardInterrupt:
-        if folder is None:
-            return 130
-        print(f"\ninterrupted: {folder} holds every meta-batch completed so far; continue with\n"
-              f"  python train.py --output-folder {folder} --resume", file=sys.stderr)
-        return 130
+                if not torch.cuda.is_available():
+                    raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu")
+            if args.resume:
+                check_resumable(folder)
+            check_config(config, source)
+            check_output_folder(folder)
+            print(f"run folder: {folder}", file=sys.stderr)
+            train(config, folder, resume=args.resume, progress=not args.no_progress, threads=threads)
+        except (ConfigError, FolderError, RunFolderError, MetricsError) as e:
+            print(error_line(e), file=sys.stderr)
+            return 2
+        except TrainingDiverged as e:
+            print(error_line(e), file=sys.stderr)
+            return 3
+        except RunWriteError as e:
+            print(error_line(f"{e}; free some space, then continue with: {resume_command(folder, args.config, script)}"),
+                  file=sys.stderr)
+            return WRITE_FAILED
+        except KeyboardInterrupt as interrupt:
+            what = "terminated (SIGTERM)" if exit_status(interrupt) == 143 else "interrupted"
+            if folder is not None and (folder / CHECKPOINT).exists():
+                print(f"\n{what}: {folder} holds every meta-batch completed so far; continue with\n"
+                      f"  {resume_command(folder, args.config, script)}", file=sys.stderr)
+            else:
+                print(f"\n{what}: stopped before the first meta-batch was complete; nothing to resume",
+                      file=sys.stderr)
+            return exit_status(interrupt)
     print(f"done: {folder} (test it with: python test.py --run {folder})", file=sys.stderr)
     return 0
 

@@ -34,6 +34,10 @@ def fit_linear_baseline(features: Tensor, targets: Tensor) -> Tensor:
 
     Solves (XᵀX + ρI) w = Xᵀy in float64 with ``torch.linalg.lstsq``; tasks whose system is ill-conditioned
     (condition number above 1e10) or whose solution is not finite are refitted with ρ ×10, up to six times.
+    The solver is LAPACK's ``gels`` (QR), not torch's CPU default ``gelsy`` (QR with column pivoting): torch
+    hands ``gelsy`` an uninitialised pivot array, which it reads on entry (a non-zero entry pins that column),
+    so its last bits depended on leftover heap contents and differed between calls and processes. The system
+    is square and, with ρ > 0, of full rank, so pivoting buys nothing here.
     """
     x = features.double()
     gram = x.transpose(1, 2) @ x
@@ -42,7 +46,7 @@ def fit_linear_baseline(features: Tensor, targets: Tensor) -> Tensor:
     ridge = torch.full((gram.shape[0], 1, 1), RIDGE, dtype=gram.dtype, device=gram.device)
     for _ in range(RIDGE_ATTEMPTS):
         system = gram + ridge * eye
-        weights = torch.linalg.lstsq(system, rhs).solution
+        weights = torch.linalg.lstsq(system, rhs, driver="gels").solution
         bad = ~torch.isfinite(weights).all(1).squeeze(-1) | (torch.linalg.cond(system) > MAX_CONDITION)
         if not bad.any():
             break

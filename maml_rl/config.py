@@ -59,6 +59,19 @@ def open_unit_interval(x: float) -> str | None:
     return None if 0 < x < 1 else "must be in (0, 1)"
 
 
+def between(low: int, high: int) -> Callable[[int], str | None]:
+    """For iteration counts: beyond ``high`` a typo only makes a meta-batch run (nearly) forever."""
+    return lambda x: None if low <= x <= high else f"must be in [{low}, {high}]"
+
+
+def action_scale_range(x: float) -> str | None:
+    return None if 1e-6 <= x <= 1e6 else "must be in [1e-6, 1e6]"  # float32 actions: a / scale, a + scale stay finite
+
+
+def seed_range(x: int) -> str | None:
+    return None if 0 <= x < 2**32 else "must be in [0, 2**32 - 1]"  # what numpy's and torch's generators take
+
+
 def hidden_sizes_check(x: tuple[int, ...]) -> str | None:
     return None if len(x) >= 1 and all(v > 0 for v in x) else "must be a non-empty list of positive integers"
 
@@ -105,7 +118,7 @@ class Config:
 
     env_name: str = _opt("HalfCheetahDir-v0", "registered task environment", one_of(sorted(ENV_ENTRY_POINTS)))
     env_kwargs: dict = _opt(None, "keyword arguments for gymnasium.make", default_factory=dict)
-    seed: int = _opt(1, "seed of every random draw (tasks, resets, action noise, initial weights)")
+    seed: int = _opt(1, "seed of every random draw (tasks, resets, action noise, initial weights)", seed_range)
     gamma: float = _opt(0.99, "discount factor", unit_interval)
     gae_lambda: float = _opt(1.0, "GAE lambda", unit_interval)
     first_order: bool = _opt(False, "drop the second-order term of the meta-gradient (FOMAML)")
@@ -118,12 +131,12 @@ class Config:
     num_batches: int = _opt(500, "meta-batches (outer steps) to train", positive)
     meta_batch_size: int = _opt(40, "tasks per meta-batch", positive)
     max_kl: float = _opt(1e-2, "TRPO trust region: maximum mean KL of a step", positive)
-    cg_iters: int = _opt(10, "conjugate-gradient iterations", positive)
+    cg_iters: int = _opt(10, "conjugate-gradient iterations", between(1, 1000))
     cg_damping: float = _opt(1e-5, "damping added to the Fisher-vector product", non_negative)
-    ls_max_steps: int = _opt(15, "line-search backtracking steps", positive)
+    ls_max_steps: int = _opt(15, "line-search backtracking steps", between(1, 1000))
     ls_backtrack_ratio: float = _opt(0.8, "line-search step shrink factor", open_unit_interval)
     horizon: int = _opt(100, "maximum episode length", positive)
-    normalization_scale: float = _opt(10.0, "the policy acts in [-scale, scale], mapped onto the action bounds", positive)
+    normalization_scale: float = _opt(10.0, "the policy acts in [-scale, scale], mapped onto the action bounds", action_scale_range)
     device: str = _opt("cpu", "device of the policy and learner (physics stays on the CPU)", one_of(DEVICES))
     max_nonfinite_batches: int = _opt(
         5, "consecutive meta-batches rejected for NaN or inf (in observations, rewards, losses, gradients or the "

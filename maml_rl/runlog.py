@@ -1,14 +1,18 @@
 """What a run folder holds and how it is written: metrics.jsonl, TensorBoard events, an atomic checkpoint.
 
 Every write is crash-safe: a metrics line is appended whole and fsynced; the checkpoint is written to a
-temporary file, fsynced and renamed over the old one, so a kill at any moment leaves a loadable file.
+temporary file, fsynced and renamed over the old one, so a kill at any moment leaves a loadable file. A write
+that fails (a full disk, a quota, a file-size limit) leaves the previous state: a partly appended metrics line
+is cut off again, a partly written checkpoint is removed; the failure is a :class:`RunWriteError`.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
+import threading
 from pathlib import Path
 from typing import IO, Any, Callable
 
@@ -19,6 +23,33 @@ METRICS = "metrics.jsonl"
 CONFIG = "config.yaml"
 
 
+class RunWriteError(OSError):
+    """A file of the run folder could not be written; what was written before is intact."""
+
+
+class MetricsError(ValueError):
+    """``metrics.jsonl`` is damaged beyond a torn last line."""
+
+
+def _write_failure(path: Path, e: OSError) -> RunWriteError:
+    return RunWriteError(f"cannot write {path} ({e.strerror or type(e).__name__})")
+
+
+def _quiet_tensorboard_writer_errors() -> None:
+    """TensorBoard writes from a thread that prints its exception's traceback before the writer re-raises it in
+    the main thread (where :class:`RunLog` turns it into a :class:`RunWriteError`); keep that thread quiet."""
+    previous = threading.excepthook
+    if getattr(previous, "_maml_rl_quiet", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not (type(args.thread).__name__ == "_AsyncWriterThread" and issubclass(args.exc_type, OSError)):
+            previous(args)
+
+    hook._maml_rl_quiet = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
+
+
 class RunLog:
     """Appends one JSON object per meta-batch to ``metrics.jsonl`` and the same scalars to TensorBoard."""
 
@@ -26,39 +57,82 @@ class RunLog:
         self.folder = folder
         self.path = folder / METRICS
         self._tb = None
+        self._tb_failed = False
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # slow import, only when logging
 
-            self._tb = SummaryWriter(log_dir=str(folder))
+            _quiet_tensorboard_writer_errors()
+            try:
+                self._tb = SummaryWriter(log_dir=str(folder))
+            except OSError as e:
+                raise _write_failure(folder / "events.out.tfevents.*", e) from None
 
     def write(self, metrics: dict[str, Any]) -> None:
-        line = json.dumps(metrics, allow_nan=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        """Appends one line (all of it or, if the write fails, none of it) and the TensorBoard scalars."""
+        line = memoryview((json.dumps(metrics, allow_nan=True) + "\n").encode("utf-8"))
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise _write_failure(self.path, e) from None
+        try:
+            size = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                while line:  # unbuffered: a short write is retried, and its error comes here, not at close
+                    line = line[os.write(fd, line):]
+                os.fsync(fd)
+            except OSError as e:
+                try:
+                    os.ftruncate(fd, size)  # shrinking needs no space: the file ends as before the write
+                except OSError:
+                    pass  # then a torn last line, which readers ignore
+                raise _write_failure(self.path, e) from None
+        finally:
+            os.close(fd)
         if self._tb is not None:
-            for key, value in metrics.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "batch":
-                    self._tb.add_scalar(key, value, metrics["batch"])
-            self._tb.flush()
+            try:
+                for key, value in metrics.items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "batch":
+                        self._tb.add_scalar(key, value, metrics["batch"])
+                self._tb.flush()
+            except OSError as e:
+                self._tb_failed = True
+                raise _write_failure(Path(self._tb.get_logdir()) / "events.out.tfevents.*", e) from None
 
     def close(self) -> None:
         if self._tb is not None:
-            self._tb.close()
+            try:
+                self._tb.close()
+            except OSError as e:
+                if not self._tb_failed:  # already reported
+                    raise _write_failure(Path(self._tb.get_logdir()) / "events.out.tfevents.*", e) from None
 
 
 def read_metrics(folder: Path) -> list[dict[str, Any]]:
-    """The metrics of a run, one dict per meta-batch; a torn last line (a crash mid-write) is ignored."""
+    """The metrics of a run, one dict per meta-batch; a torn last line (a crash mid-write) is ignored.
+
+    Any other line that is not a JSON object with an integer ``batch`` raises :class:`MetricsError` naming
+    the file and the line.
+    """
     path = Path(folder) / METRICS
     if not path.exists():
         return []
+    try:
+        lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
+    except OSError as e:
+        raise MetricsError(f"{path}: cannot read ({e.strerror})") from None
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(lines, 1):
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
+            row = json.loads(line)
+        except ValueError:  # json.JSONDecodeError is one
+            row = None
+        if not isinstance(row, dict) or not isinstance(row.get("batch"), int):
+            if number == len(lines):
+                break  # torn by a crash while it was written
+            raise MetricsError(f"{path}: line {number} of {len(lines)} is damaged ({line[:40]!r} is not a JSON "
+                               "object with an integer 'batch'); repair or delete that line (or it and the ones "
+                               "after it, to continue from there), then try again")
+        rows.append(row)
     return rows
 
 
@@ -80,6 +154,9 @@ def _atomic_write(path: Path, write: Callable[[IO[Any]], None], mode: str) -> No
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise _write_failure(path, e) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -89,9 +166,28 @@ def atomic_write_text(path: Path, text: str) -> None:
     _atomic_write(path, lambda f: f.write(text), "w")
 
 
+def save_config_atomically(config: Any, path: Path) -> None:
+    """:func:`maml_rl.config.save_config`, through a temporary file: a failed write keeps the old config."""
+    from maml_rl.config import save_config
+
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        save_config(config, tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise _write_failure(path, e) from None
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """``torch.save`` of ``state``, written atomically."""
-    _atomic_write(path, lambda f: torch.save(state, f), "wb")
+    """``torch.save`` of ``state``, written atomically.
+
+    Serialised in memory first: torch's file writer turns a failed write into an opaque RuntimeError, a plain
+    write gives the OSError that says why (no space left, file too large).
+    """
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    _atomic_write(path, lambda f: f.write(buffer.getbuffer()), "wb")
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -21,10 +21,12 @@ from tqdm.auto import tqdm
 
 from maml_rl.allocator import reuse_freed_memory
 from maml_rl.baseline import compute_advantages
-from maml_rl.config import Config, save_config, to_dict
+from maml_rl.config import Config, to_dict
 from maml_rl.metalearner import MAMLTRPO, TRPOSettings
 from maml_rl.policies import Policy, build_policy
-from maml_rl.runlog import CHECKPOINT, CONFIG, RunLog, load_checkpoint, save_checkpoint, truncate_metrics
+from maml_rl.runlog import (CHECKPOINT, CONFIG, RunLog, RunWriteError, load_checkpoint, read_metrics,
+                            save_checkpoint, save_config_atomically, truncate_metrics)
+from maml_rl.signals import deferred
 from maml_rl.sampler import Sampler
 
 TRAIN_STREAM, EVAL_STREAM = 0, 1
@@ -186,13 +188,18 @@ class Experiment:
 def train(
     config: Config, output_folder: str | Path, resume: bool = False, progress: bool = True, threads: int | None = None
 ) -> Path:
-    """Meta-trains for ``config.num_batches`` meta-batches into ``output_folder``; returns the folder."""
+    """Meta-trains for ``config.num_batches`` meta-batches into ``output_folder``; returns the folder.
+
+    Raises :class:`RunFolderError` or :class:`~maml_rl.runlog.MetricsError` before writing anything if the
+    folder cannot be used as asked, and :class:`~maml_rl.runlog.RunWriteError` if a write fails (the files keep
+    the last complete meta-batch). A meta-batch's metrics line and checkpoint are written with SIGINT and
+    SIGTERM held back (see :mod:`maml_rl.signals`).
+    """
     folder = Path(output_folder)
     checkpoint_path = folder / CHECKPOINT
     start = 0
     if resume:
-        if not checkpoint_path.exists():
-            raise RunFolderError(f"{folder}: no {CHECKPOINT} to resume from; start a new run without --resume")
+        state = check_resumable(folder, config.device)
     elif checkpoint_path.exists():
         raise RunFolderError(
             f"{folder} already holds a run; pass --resume to continue it or choose another --output-folder"
@@ -202,24 +209,35 @@ def train(
     experiment = Experiment.build(config)
     experiment.learner_threads = threads or experiment.learner_threads
     if resume:
-        state = load_checkpoint(checkpoint_path, map_location=config.device)
-        experiment.policy.load_state_dict(state["policy"])
+        try:
+            experiment.policy.load_state_dict(state["policy"])
+        except (KeyError, RuntimeError, TypeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise RunFolderError(f"{checkpoint_path}: does not match the policy of {CONFIG} ({first})") from None
         start = int(state["batch"]) + 1
         truncate_metrics(folder, start)
-    save_config(config, folder / CONFIG)
+    save_config_atomically(config, folder / CONFIG)
 
     log = RunLog(folder)
     bar = tqdm(range(start, config.num_batches), initial=start, total=config.num_batches, disable=not progress,
                desc="meta-batch", unit="batch", dynamic_ncols=True)
     rejections = 0
+    saved = start - 1  # the meta-batch the checkpoint holds
+    completed = False
     try:
         for batch in bar:
             metrics = experiment.meta_batch(batch)
-            log.write(metrics)
-            save_checkpoint(
-                checkpoint_path,
-                {"policy": experiment.policy.state_dict(), "batch": batch, "config": to_dict(config)},
-            )
+            try:
+                with deferred():  # the line and the checkpoint together, or (on a kill) the line first
+                    log.write(metrics)
+                    save_checkpoint(
+                        checkpoint_path,
+                        {"policy": experiment.policy.state_dict(), "batch": batch, "config": to_dict(config)},
+                    )
+            except RunWriteError as e:
+                kept = f"meta-batch {saved} is the last one saved" if saved >= 0 else "no meta-batch is saved yet"
+                raise RunWriteError(f"{e}; {kept}, nothing before it is lost") from None
+            saved = batch
             if metrics["nonfinite"]:
                 rejections += 1
                 bar.write(f"warning: meta-batch {batch}: non-finite {metrics['nonfinite']}; update rejected, "
@@ -236,7 +254,31 @@ def train(
                 after=f"{metrics['returns_after']:.2f}",
                 steps_per_s=f"{metrics['env_steps_per_s']:.0f}",
             )
+        completed = True
     finally:
-        log.close()
+        bar.close()
         experiment.sampler.close()
+        try:
+            log.close()
+        except RunWriteError:
+            if completed:  # else the error that stopped the run is the one to report
+                raise
     return folder
+
+
+def check_resumable(folder: Path, device: str = "cpu") -> dict[str, Any]:
+    """The checkpoint of the run in ``folder``, once it and ``metrics.jsonl`` have been read without a problem.
+
+    Raises :class:`RunFolderError` (no checkpoint, a damaged one) or :class:`~maml_rl.runlog.MetricsError`.
+    """
+    path = Path(folder) / CHECKPOINT
+    if not path.exists():
+        raise RunFolderError(f"{folder}: no {CHECKPOINT} to resume from; start a new run without --resume")
+    try:
+        state = load_checkpoint(path, map_location=device)
+        int(state["batch"]), state["policy"].keys()
+    except Exception as e:  # noqa: BLE001 - a truncated or foreign file: torch raises many kinds
+        raise RunFolderError(f"{path}: cannot be loaded ({type(e).__name__}); the file is damaged: "
+                             "restore it from a backup or start a new run") from None
+    read_metrics(folder)
+    return state

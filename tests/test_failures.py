@@ -113,9 +113,9 @@ def test_test_py_reports_a_checkpoint_of_another_policy(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--config", "{cfg}", "--threads", "0"], "--threads must be >= 1"),
+    (["--config", "{cfg}", "--threads", "0"], "--threads must be between 1 and"),
     (["--config", "{bad}"], "unknown key 'gama'; did you mean 'gamma'"),
-    (["--resume"], "--resume needs --output-folder"),
+    (["--resume"], "--resume needs the run: its --config"),
 ])
 def test_bad_input_exits_2_without_traceback(tmp_path, args, message):
     bad = tmp_path / "bad.yaml"

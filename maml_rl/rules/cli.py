@@ -8,13 +8,17 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from maml_rl.cli import ArgumentParser, error_line
+from maml_rl.resources import FolderError, available_memory, check_output_folder, remove_created
+
 from .config import RULE_NAMES, ConfigError, load_config, with_overrides
 from .data import DataError
 from .meta import TrainingError
+from .preflight import check_memory
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m maml_rl.rules",
         description="Compare learning rules (SGD, weight perturbation, node perturbation, a PPO-learned rule) on "
                     "the teacher-student task or MNIST projected on principal components. Writes results.json "
@@ -40,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    out, created = Path(args.output_folder), None
     try:
         cfg = load_config(args.config)
         if args.mnist_dir is not None:
@@ -48,22 +53,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             cfg = with_overrides(cfg, task=dataclasses.replace(cfg.task, mnist_dir=args.mnist_dir))
         cfg = with_overrides(cfg, rules=args.rules, epochs=args.epochs, seed=args.seed, log_every=args.log_every,
                              threads=args.threads)
+        check_memory(cfg, available_memory())
         out = Path(args.output_folder)
-        if out.exists() and not out.is_dir():
-            raise ConfigError(f"--output-folder {str(out)!r} exists and is not a folder")
+        created = check_output_folder(out)  # before the run, not after it
         from .experiment import run_experiment  # imports torch; keep --help and config errors fast
         from .plots import write_plots
 
         results = run_experiment(cfg, progress=not args.no_progress, log=lambda s: print(s, file=sys.stderr))
-    except (ConfigError, DataError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        (out / "results.json").write_text(json.dumps(results, indent=1))
+        paths = write_plots(results, out)
+    except (ConfigError, DataError, FolderError) as exc:
+        remove_created(out, created)  # a run that never started leaves no empty folder
+        print(error_line(exc), file=sys.stderr)
         return 2
     except TrainingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        remove_created(out, created)
+        print(error_line(exc), file=sys.stderr)
         return 1
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    paths = write_plots(results, out)
+    except OSError as exc:
+        print(error_line(f"cannot write into {out} ({exc.strerror or exc})"), file=sys.stderr)
+        return 4
     print(summary_table(results))
     print(f"wrote {out / 'results.json'}, " + ", ".join(str(p) for p in paths))
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -187,6 +188,11 @@ def validate(cfg: RulesConfig) -> None:
     _positive(cfg.epochs, "epochs")
     _positive(cfg.log_every, "log_every")
     _positive(cfg.threads, "threads", allow_zero=True)
+    most = 4 * (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    if cfg.threads > most:  # more only wait for each other (and a million crash OpenMP)
+        raise ConfigError(f"threads must be at most {most} (4 x the usable cores), got {cfg.threads}")
+    if not 0 <= cfg.seed < 2**32:  # what numpy's and torch's generators take
+        raise ConfigError(f"seed must be in [0, 2**32 - 1], got {cfg.seed}")
     t = cfg.task
     for name in ("n_train", "n_test", "input_dim", "hidden_dim", "output_dim"):
         _positive(getattr(t, name), f"task.{name}")
