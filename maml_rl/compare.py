@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 from scipy import stats
 
+from maml_rl.config import flatten_keys
 from maml_rl.evaluation import RESULTS, mean_confidence_interval
 from maml_rl.runlog import CONFIG, read_metrics
 
@@ -65,14 +66,10 @@ class Run:
         return float(np.mean([r["returns_before"] for r in tail])), float(np.mean([r["returns_after"] for r in tail]))
 
 
-def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict) and key != "env-kwargs":
-            out.update(flat_config(value, f"{prefix}{key}."))
-        else:
-            out[prefix + key] = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
-    return out
+def flat_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The config's values by dotted key, lists and mappings as JSON text (comparable and hashable)."""
+    return {key: json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+            for key, value in flatten_keys(config).items()}
 
 
 def group_runs(runs: list[Run]) -> dict[str, list[Run]]:

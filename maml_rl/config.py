@@ -228,6 +228,18 @@ def to_dict(config: Any) -> dict[str, Any]:
     return out
 
 
+def flatten_keys(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A hyphen-keyed config dict with its sections flattened into dotted keys (``policy.type``); the value of
+    ``env-kwargs`` stays one mapping."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping) and key != "env-kwargs":
+            out.update(flatten_keys(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
 def save_config(config: Config, path: str | os.PathLike[str]) -> None:
     with open(path, "w", encoding="utf-8") as f:
         yaml.safe_dump(to_dict(config), f, sort_keys=False)

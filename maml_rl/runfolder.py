@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from maml_rl.config import Config, ConfigError, load_config, to_dict
+from maml_rl.config import Config, ConfigError, flatten_keys, load_config, to_dict
 from maml_rl.runlog import CHECKPOINT, CONFIG
 
 RUNS = Path("runs")
@@ -26,23 +26,13 @@ def default_run_folder(config_path: Path, config: Config) -> Path:
     return RUNS / f"{Path(config_path).stem}-{config.policy.type}-seed{config.seed}"
 
 
-def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and key != "env-kwargs":
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[prefix + key] = value
-    return out
-
-
 def _show(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
 def config_differences(run: Config, asked: Config) -> list[str]:
     """``key: run <value>, now <value>`` for every key (but the resumable ones) on which the configs differ."""
-    a, b = _flat(to_dict(run)), _flat(to_dict(asked))
+    a, b = flatten_keys(to_dict(run)), flatten_keys(to_dict(asked))
     return [f"{key}: run {_show(a.get(key))}, now {_show(b.get(key))}" for key in sorted(set(a) | set(b))
             if key not in RESUMABLE_KEYS and a.get(key) != b.get(key)]
 
@@ -60,7 +50,7 @@ def resume_command(folder: Path, config_path: Path | None = None, script: str = 
         except ConfigError:
             run = file = None
         if run is not None and file is not None:
-            run_flat, file_flat = _flat(to_dict(run)), _flat(to_dict(file))
+            run_flat, file_flat = flatten_keys(to_dict(run)), flatten_keys(to_dict(file))
             changed = [key for key in OVERRIDES if run_flat[key] != file_flat[key]]
             asked = file.replace(**{OVERRIDES[key][1]: run_flat[key] for key in changed})
             if not config_differences(run, asked) and default_run_folder(config_path, asked) == Path(folder):

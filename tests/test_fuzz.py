@@ -143,13 +143,18 @@ def call(main, args: list[str], capsys) -> tuple[int, str]:
 @fuzz_settings(300)
 @given(data=mutated(MAML_CONFIGS))
 def test_config_loader_accepts_or_explains_in_one_line(tmp_path, data):
-    from maml_rl.cli import error_line
     from maml_rl.config import Config, ConfigError, load_config
 
-    path = write_yaml(tmp_path / "loader", data)
+    loads_or_explains(load_config, Config, ConfigError, write_yaml(tmp_path / "loader", data))
+
+
+def loads_or_explains(load, config_type: type, error_type: type, path) -> None:
+    """``load(path)`` gives a ``config_type``, or raises ``error_type`` whose printed form is one line naming the file."""
+    from maml_rl.cli import error_line
+
     try:
-        assert isinstance(load_config(path), Config)
-    except ConfigError as e:  # as train.py prints it
+        assert isinstance(load(path), config_type)
+    except error_type as e:  # as the command line prints it
         lines = error_line(e).splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"error: {path}: "), lines
 
@@ -302,14 +307,7 @@ def test_compare_py_arguments(tmp_path, tiny_run, capsys, data):
 def test_rules_config_loader_accepts_or_explains_in_one_line(tmp_path, data):
     from maml_rl.rules.config import ConfigError, RulesConfig, load_config
 
-    from maml_rl.cli import error_line
-
-    path = write_yaml(tmp_path / "rules", data)
-    try:
-        assert isinstance(load_config(path), RulesConfig)
-    except ConfigError as e:  # as python -m maml_rl.rules prints it
-        lines = error_line(e).splitlines()
-        assert len(lines) == 1 and lines[0].startswith(f"error: {path}: "), lines
+    loads_or_explains(load_config, RulesConfig, ConfigError, write_yaml(tmp_path / "rules", data))
 
 
 @fuzz_settings(20)
