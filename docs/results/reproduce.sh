@@ -4,7 +4,7 @@
 #   bash docs/results/reproduce.sh nav-sweep   # 2D navigation: reservoir sweep of the reward-aware frozen RNN (1 seed x 30)
 #   bash docs/results/reproduce.sh nav [base]  # 2D navigation: the six groups below, 3 seeds x 50 meta-batches ("base": 1 and 3)
 #   bash docs/results/reproduce.sh hc [base]   # HalfCheetahDir: the six groups, 3 seeds x 100 meta-batches ("base": 1 and 3 only)
-#   bash docs/results/reproduce.sh compare     # compare.py -> docs/results/<family>/ and docs/results/2d-navigation-sweep/
+#   bash docs/results/reproduce.sh compare     # compare.py -> docs/results/memory/{2d-navigation-sweep,2d-navigation,halfcheetah-dir}/
 #
 # Groups (config : policy):
 #   1 <family>.yaml : mlp                     MLP, observation only
@@ -64,9 +64,9 @@ nav_sweep() {  # spectral radius (null: PyTorch's initialisation, about 0.57-0.6
 
 compare() {
     shopt -s nullglob
-    $PY compare.py "$RUNS"/sweep/2d-navigation-reward-rnn-radius* --output-folder docs/results/2d-navigation-sweep
-    $PY compare.py "$RUNS"/2d-navigation{,-reward,-reward-trained,-rl2}-{mlp,rnn}-seed* --output-folder docs/results/2d-navigation
-    $PY compare.py "$RUNS"/halfcheetah-dir{,-reward,-reward-trained,-rl2}-{mlp,rnn}-seed* --output-folder docs/results/halfcheetah-dir
+    $PY compare.py "$RUNS"/sweep/2d-navigation-reward-rnn-radius*/ --output-folder docs/results/memory/2d-navigation-sweep
+    $PY compare.py "$RUNS"/2d-navigation{,-reward,-reward-trained,-rl2}-{mlp,rnn}-seed*/ --output-folder docs/results/memory/2d-navigation
+    $PY compare.py "$RUNS"/halfcheetah-dir{,-reward,-reward-trained,-rl2}-{mlp,rnn}-seed*/ --output-folder docs/results/memory/halfcheetah-dir
 }
 
 case "${1:-}" in
