@@ -135,6 +135,9 @@ class Experiment:
             shards, theta = self.in_process_shards(), None  # the slice shares this policy: θ is already there
         else:
             shards, theta = self.shards, flatten(self.policy.meta_params()).detach()
+        traffic = getattr(shards, "traffic", None)
+        moved = (traffic.sent, traffic.received) if traffic is not None else None
+        restarts = getattr(shards, "restarts", 0)
         combined = combine_reports(shards.prepare(batch, theta))
         times, diagnostics, bad = combined.pop("times"), combined.pop("diagnostics"), combined.pop("nonfinite")
         row: dict[str, Any] = {"batch": batch, **combined}
@@ -160,13 +163,30 @@ class Experiment:
             # advantages of the valid episodes and the TRPO step
             "time_trpo": times["time_advantages_after"] + (end - t_prepared),
             **diagnostics,
+            **({} if moved is None else {  # on Ray shards: what travelled, per shard summed over shards
+                "shard_bytes_sent": traffic.sent - moved[0], "shard_bytes_received": traffic.received - moved[1],
+                "shard_restarts": shards.restarts - restarts}),
         }
 
 
+@dataclass(frozen=True)
+class RaySettings:
+    """``train.py --ray [ADDRESS] --shards N``: where the shards run (``None``: a local Ray instance started
+    for the run) and how many (``None``: one per node)."""
+
+    address: str | None = None
+    shards: int | None = None
+
+
 def train(
-    config: Config, output_folder: str | Path, resume: bool = False, progress: bool = True, threads: int | None = None
+    config: Config, output_folder: str | Path, resume: bool = False, progress: bool = True, threads: int | None = None,
+    ray: RaySettings | None = None,
 ) -> Path:
     """Meta-trains for ``config.num_batches`` meta-batches into ``output_folder``; returns the folder.
+
+    With ``ray``, the tasks of each meta-batch are sampled and adapted on Ray shards
+    (:mod:`maml_rl.ray_shards`); a cluster that cannot be reached or is lost raises
+    :class:`~maml_rl.ray_shards.ClusterError` with the checkpoint holding the last complete meta-batch.
 
     Raises :class:`RunFolderError` or :class:`~maml_rl.runlog.MetricsError` before writing anything if the
     folder cannot be used as asked, and :class:`~maml_rl.runlog.RunWriteError` if a write fails (the files keep
@@ -195,6 +215,11 @@ def train(
         start = int(state["batch"]) + 1
         truncate_metrics(folder, start)
     save_config_atomically(config, folder / CONFIG)
+    if ray is not None:
+        from maml_rl.ray_shards import RayShards, connect
+
+        connect(ray.address, usable_cores())
+        experiment.shards = RayShards(config, experiment.policy.state_dict(), ray.shards)
 
     log = RunLog(folder)
     bar = tqdm(range(start, config.num_batches), initial=start, total=config.num_batches, disable=not progress,
@@ -236,6 +261,11 @@ def train(
     finally:
         bar.close()
         experiment.sampler.close()
+        if experiment.shards is not None:
+            from maml_rl.ray_shards import disconnect
+
+            experiment.shards.close()
+            disconnect()
         try:
             log.close()
         except RunWriteError:
