@@ -138,3 +138,19 @@ def test_an_unreachable_cluster_ends_with_one_line_and_the_run_resumes(tmp_path)
     assert [r["batch"] for r in _metrics(tmp_path / "run")] == [0, 1]
     bad = _train_py(*tiny, "--shards", "2", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.startswith("error: --shards needs --ray")
+
+
+def test_bytes_moved_stay_within_the_bound_whatever_the_number_of_episodes(cluster):
+    """Per shard and meta-batch: at most 2 × (CG iterations + line-search steps + 4) × θ bytes, and the same
+    per call for 2 and 8 episodes per task (episodes never travel)."""
+    from maml_rl.scaling_benchmark import measure
+
+    per_call = []
+    for episodes in (2, 8):
+        config = from_dict({**CONFIG, "fast-batch-size": episodes, "num-batches": 1})
+        result = measure(config, 2, 1, threads=1, address=cluster.address)
+        moved = result["bytes_per_shard_per_meta_batch"][0]
+        assert 0 < moved <= result["bound_bytes"], result
+        assert result["theta_bytes"] > 0
+        per_call.append(moved / result["calls_per_meta_batch"])
+    assert per_call[0] == pytest.approx(per_call[1], rel=0.02)
