@@ -18,6 +18,7 @@ from maml_rl.resources import FolderError, check_output_folder
 from maml_rl.runfolder import config_differences, default_run_folder, resume_command
 from maml_rl.runlog import CHECKPOINT, CONFIG, MetricsError, RunWriteError
 from maml_rl.signals import exit_status, stop_signals_as_exceptions
+from maml_rl.supervise import as_child, is_child, run_watched
 from maml_rl.ray_shards import ClusterError
 from maml_rl.trainer import RaySettings, RunFolderError, TrainingDiverged, check_resumable, train
 
@@ -59,6 +60,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_threads_flag(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser.parse_args(argv)
+
+
+def lost_cluster_line(status: int, folder: Path, config: Path | None, script: str) -> str:
+    """The one line for a driver that Ray ended (the cluster or the connection to it was lost)."""
+    saved = (f"{folder} holds every meta-batch completed so far; continue with: {resume_command(folder, config, script)}"
+             if (folder / CHECKPOINT).exists() else "no meta-batch was completed")
+    return error_line(f"the Ray cluster or the connection to it was lost (the run ended with status {status}); {saved}")
 
 
 def ray_settings(args: argparse.Namespace) -> RaySettings | None:
@@ -122,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
                 check_resumable(folder)
             check_config(config, source)
             check_output_folder(folder)
+            if ray is not None and not is_child():
+                return run_watched([sys.executable, str(Path(__file__).resolve()), *(sys.argv[1:] if argv is None else argv)],
+                                   lambda status: lost_cluster_line(status, folder, args.config, script))
             print(f"run folder: {folder}", file=sys.stderr)
             train(config, folder, resume=args.resume, progress=not args.no_progress, threads=threads, ray=ray)
         except (ConfigError, FolderError, RunFolderError, MetricsError) as e:
@@ -154,4 +165,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(as_child(main) if is_child() else main())

@@ -56,7 +56,8 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
     if address is None:
         options.update(num_cpus=num_cpus, include_dashboard=False)
     try:
-        ray.init(address=address, **options)
+        # "local": always a new instance, never one that `ray start` (or a test's cluster) left running here
+        ray.init(address=address or "local", **options)
     except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError, TimeoutError, ...
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise ClusterError(f"--ray {address or '(local)'}: cannot connect to the Ray cluster ({first})") from None
