@@ -241,9 +241,11 @@ class RayShards:
         import ray
 
         theta_ref = ray.put(theta)
-        self.setup = [("prepare", (batch, theta_ref))]
+        self.setup = []  # a shard restarted during this call only needs the call itself
         self.traffic.sent += 8 * self.num_shards  # the batch index
-        return self._call("prepare", batch, theta_ref, payload=theta)
+        reports = self._call("prepare", batch, theta_ref, payload=theta)
+        self.setup = [("prepare", (batch, theta_ref))]
+        return reports
 
     def gradient(self) -> tuple[float, Tensor]:
         results = self._call("gradient")

@@ -133,7 +133,12 @@ def _metrics_lines(folder: Path) -> list[dict[str, Any]]:
 
 def run_sweep(runs: list[Run], output: Path, threads: int, address: str | None) -> list[str]:
     """Trains every unfinished run as a Tune trial; returns the names of runs that failed."""
-    from ray import tune
+    from maml_rl.config import ConfigError
+
+    try:
+        from ray import tune
+    except ImportError:
+        raise ConfigError('sweep.py needs Ray Tune: pip install -e ".[ray]"') from None
 
     from maml_rl.ray_shards import connect, disconnect
     from maml_rl.trainer import usable_cores
