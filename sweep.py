@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -35,6 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--evaluate", action="store_true",
                         help="then run test.py on each finished run and compare.py on all of them (into "
                              "OUTPUT/comparison)")
+    parser.add_argument("--test-args", default="", metavar="ARGS",
+                        help='with --evaluate: more test.py flags, in one string (e.g. "--adapt-steps 3 --num-batches 5")')
     return parser.parse_args(argv)
 
 
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"done: {len(runs)} runs in {args.output_folder}", file=sys.stderr)
     if args.evaluate:
-        return evaluate(runs, args.output_folder, args.threads_per_run)
+        return evaluate(runs, args.output_folder, args.threads_per_run, shlex.split(args.test_args))
     return 0
 
 

@@ -172,15 +172,16 @@ def _trial_name(trial: Any) -> str:
     return Path(trial.config["run"]["folder"]).name
 
 
-def evaluate(runs: list[Run], output: Path, threads: int) -> int:
-    """``test.py`` on each finished run without ``results.npz``, then ``compare.py`` on all finished runs."""
+def evaluate(runs: list[Run], output: Path, threads: int, test_args: list[str] = ()) -> int:
+    """``test.py`` (with ``test_args``) on each finished run without ``results.npz``, then ``compare.py`` on all
+    finished runs."""
     finished = [r for r in runs if is_finished(r)]
     for run in finished:
         if (run.folder / "results.npz").exists():
             print(f"{run.name}: evaluated already, skipped", file=sys.stderr)
             continue
         done = subprocess.run([sys.executable, str(TEST_PY), "--run", str(run.folder), "--threads", str(threads),
-                               "--no-progress"], cwd=output)
+                               "--no-progress", *test_args], cwd=output)
         if done.returncode != 0:
             return done.returncode
     if not finished:

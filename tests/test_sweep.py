@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from maml_rl.runlog import CHECKPOINT, load_checkpoint
-from maml_rl.sweep import completed_batches
+from maml_rl.sweep import completed_batches, plan
 
 REPO = Path(__file__).resolve().parents[1]
 BATCHES = 25
@@ -42,9 +42,12 @@ def _outcome(output: Path) -> dict[str, tuple[list[dict], dict[str, torch.Tensor
 
 
 def test_a_killed_sweep_run_again_ends_as_an_uninterrupted_one(tmp_path):
-    whole = subprocess.run(_command(tmp_path / "whole"), cwd=tmp_path, env=_env(), capture_output=True, text=True,
-                           timeout=300)
-    assert whole.returncode == 0, whole.stderr[-3000:]
+    # uninterrupted: the trials' own train.py command lines, run straight through (what a sweep runs, minus Tune)
+    sets = [f"num-batches={BATCHES}", "meta-batch-size=2", "fast-batch-size=4", "horizon=20"]
+    for run in plan(REPO / "configs" / "2d-navigation.yaml", ["mlp"], [1, 2], sets, tmp_path / "whole", 1):
+        whole = subprocess.run([sys.executable, str(REPO / "train.py"), *run.argv], cwd=tmp_path, env=_env(),
+                               capture_output=True, text=True, timeout=300)
+        assert whole.returncode == 0, whole.stderr[-3000:]
 
     killed = tmp_path / "killed"
     folders = [killed / "2d-navigation-mlp-seed1", killed / "2d-navigation-mlp-seed2"]
@@ -62,7 +65,7 @@ def test_a_killed_sweep_run_again_ends_as_an_uninterrupted_one(tmp_path):
     partial = [completed_batches(f) for f in folders]
     assert min(partial) < BATCHES, f"nothing was interrupted (batches done: {partial}); the test proves nothing"
 
-    again = subprocess.run(_command(killed, "--evaluate"), cwd=tmp_path, env=_env(), capture_output=True, text=True,
+    again = subprocess.run(_command(killed, "--evaluate", "--test-args", "--num-batches 1"), cwd=tmp_path, env=_env(), capture_output=True, text=True,
                            timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     if max(partial) == BATCHES:
