@@ -28,7 +28,7 @@ from maml_rl.runlog import (CHECKPOINT, CONFIG, RunLog, RunWriteError, load_chec
 from maml_rl.signals import deferred
 from maml_rl.sampler import Sampler
 from maml_rl.optim import flatten
-from maml_rl.shard import InProcessShards, TaskSlice, combine_reports, first_nonfinite
+from maml_rl.shard import InProcessShards, TaskSlice, combine_reports
 
 TRAIN_STREAM, EVAL_STREAM = 0, 1
 """Separate random streams: evaluation tasks never coincide with training tasks of the same seed."""
