@@ -155,3 +155,42 @@ def test_bytes_moved_stay_within_the_bound_whatever_the_number_of_episodes(clust
         assert result["theta_bytes"] > 0
         per_call.append(moved / result["calls_per_meta_batch"])
     assert per_call[0] == pytest.approx(per_call[1], rel=0.02)
+
+
+def test_a_removed_node_moves_its_shard_and_the_meta_batch_gives_the_same_numbers(cluster):
+    """The node of a shard leaves the cluster in the middle of conjugate gradient (a new node joins,
+    so that there is room): the shard starts again there, replays its slice and the numbers do not change.
+    Runs last in this module: it changes the cluster."""
+    config = from_dict(CONFIG)
+    connect(cluster.address)
+    try:
+        runs = []
+        for remove in (False, True):
+            experiment = Experiment.build(config)
+            experiment.learner_threads = 1
+            shards = experiment.shards = RayShards(config, experiment.policy.state_dict(), 2)
+            if remove:
+                product, calls = shards.fisher_product, []
+                # the shard that is not on the head node (the driver is connected there)
+                on = [p["NodeID"] for p in shards.placement]
+                gone = next(n for n in cluster.list_all_nodes() if n.node_id in on and n is not cluster.head_node)
+
+                def losing_a_node(vector):
+                    calls.append(1)
+                    if len(calls) == 3:
+                        cluster.add_node(**NODE)
+                        cluster.remove_node(gone)
+                    return product(vector)
+
+                shards.fisher_product = losing_a_node
+            row = experiment.meta_batch(0)
+            shards.close()
+            runs.append((row, [p.detach().clone() for p in experiment.policy.parameters()]))
+        (row, params), (row_moved, params_moved) = runs
+        assert row_moved["shard_restarts"] >= 1
+        for key, value in row.items():
+            if key not in TIMES + RAY_ONLY:
+                assert row_moved[key] == value, key
+        assert all(torch.equal(p, q) for p, q in zip(params, params_moved))
+    finally:
+        disconnect()
