@@ -53,10 +53,10 @@ def _close(a: float, b: float, rel: float, atol: float = 1e-7) -> bool:
 def test_two_shards_give_the_in_process_run(cluster, tmp_path):
     """Episodes: the train returns and diagnostics of the first meta-batch (a function of its episodes alone)
     agree to 1e-6 relative (on the machine this was written on they are bit-identical). Learner: float32
-    summation order differs (the driver adds two shards' sums; batched products may round differently for 2 and
-    4 tasks), so metrics and final parameters agree to 1e-5 relative (parameters: the difference is at most 1e-4 of the distance training moved them; losses also within
-    1e-7 absolutely, as the surrogate loss at θ is zero up to rounding). Measured: metrics 1e-8 to 1e-7
-    relative, parameters 1.3e-6 of the distance moved.
+    summation order differs (the driver adds two shards' sums; batched products may round differently for 2
+    and 4 tasks), so metrics agree to 1e-5 relative (losses also within 1e-7 absolutely, as the surrogate loss
+    at θ is zero up to rounding) and the final parameters differ by at most 1e-4 of the distance training moved
+    them. Measured: metrics 1e-8 to 1e-7 relative, parameters 1.3e-6 of the distance moved.
 
     cg-damping is raised to 0.1: with the default 1e-5, ten CG iterations on a nearly singular Fisher turn a
     1e-7 difference in the products into a 1 % different step, which then shows in every later meta-batch."""

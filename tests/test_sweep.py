@@ -65,8 +65,8 @@ def test_a_killed_sweep_run_again_ends_as_an_uninterrupted_one(tmp_path):
     partial = [completed_batches(f) for f in folders]
     assert min(partial) < BATCHES, f"nothing was interrupted (batches done: {partial}); the test proves nothing"
 
-    again = subprocess.run(_command(killed, "--evaluate", "--test-args", "--num-batches 1"), cwd=tmp_path, env=_env(), capture_output=True, text=True,
-                           timeout=300)
+    again = subprocess.run(_command(killed, "--evaluate", "--test-args", "--num-batches 1"), cwd=tmp_path,
+                           env=_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     if max(partial) == BATCHES:
         assert "finished, skipped" in again.stderr
