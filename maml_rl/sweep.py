@@ -173,11 +173,11 @@ def _trial_name(trial: Any) -> str:
 
 
 def evaluate(runs: list[Run], output: Path, threads: int, test_args: list[str] = ()) -> int:
-    """``test.py`` (with ``test_args``) on each finished run without ``results.npz``, then ``compare.py`` on all
+    """``test.py`` (with ``test_args``) on each finished run without ``results.json``, then ``compare.py`` on all
     finished runs."""
     finished = [r for r in runs if is_finished(r)]
     for run in finished:
-        if (run.folder / "results.npz").exists():
+        if (run.folder / "results.json").exists():  # test.py writes it after results.npz: the evaluation is whole
             print(f"{run.name}: evaluated already, skipped", file=sys.stderr)
             continue
         done = subprocess.run([sys.executable, str(TEST_PY), "--run", str(run.folder), "--threads", str(threads),
