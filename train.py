@@ -18,8 +18,12 @@ from maml_rl.resources import FolderError, check_output_folder
 from maml_rl.runfolder import config_differences, default_run_folder, resume_command
 from maml_rl.runlog import CHECKPOINT, CONFIG, MetricsError, RunWriteError
 from maml_rl.signals import exit_status, stop_signals_as_exceptions
-from maml_rl.trainer import RunFolderError, TrainingDiverged, check_resumable, train
+from maml_rl.supervise import as_child, is_child, run_watched
+from maml_rl.ray_shards import ClusterError
+from maml_rl.trainer import RaySettings, RunFolderError, TrainingDiverged, check_resumable, train
 
+LOCAL_RAY = "local"
+"""--ray without an address: start a Ray instance on this machine."""
 WRITE_FAILED = 4
 """Exit status when a file of the run folder could not be written (a full disk, a quota)."""
 
@@ -47,9 +51,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="continue the run (in --output-folder, else in the default folder of --config, --policy "
                              "and --seed) from its last complete meta-batch; the other flags and the config may be "
                              "repeated but not changed, except --num-batches and --device")
+    parser.add_argument("--ray", nargs="?", const=LOCAL_RAY, metavar="ADDRESS",
+                        help="sample and adapt the tasks on Ray shards: without ADDRESS on a local Ray instance started "
+                             "for the run, else on the cluster at ADDRESS (auto, ray://HOST:PORT, HOST:PORT)")
+    parser.add_argument("--shards", type=int, metavar="N",
+                        help="with --ray: Ray actors, each owning a contiguous slice of the meta-batch's tasks "
+                             "(default: one per node of the cluster)")
     add_threads_flag(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser.parse_args(argv)
+
+
+def lost_cluster_line(status: int, folder: Path, config: Path | None, script: str) -> str:
+    """The one line for a driver that Ray ended (the cluster or the connection to it was lost)."""
+    saved = (f"{folder} holds every meta-batch completed so far; continue with: {resume_command(folder, config, script)}"
+             if (folder / CHECKPOINT).exists() else "no meta-batch was completed")
+    return error_line(f"the Ray cluster or the connection to it was lost (the run ended with status {status}); {saved}")
+
+
+def ray_settings(args: argparse.Namespace) -> RaySettings | None:
+    """``--ray``/``--shards`` checked; ``None`` for the in-process run."""
+    if args.ray is None:
+        if args.shards is not None:
+            raise ConfigError("--shards needs --ray (e.g. --ray --shards 2)")
+        return None
+    if args.shards is not None and args.shards < 1:
+        raise ConfigError(f"--shards must be at least 1, got {args.shards}")
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ConfigError("--ray needs Ray: pip install -e \".[ray]\"") from None
+    return RaySettings(None if args.ray == LOCAL_RAY else args.ray, args.shards)
 
 
 def resolve_config(args: argparse.Namespace) -> tuple[Config, Path, str]:
@@ -84,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     with stop_signals_as_exceptions():  # SIGTERM (schedulers, Ray) stops the run as Ctrl-C does
         try:
             threads = check_threads(args.threads)
+            ray = ray_settings(args)
             config, folder, source = resolve_config(args)
             if not args.resume and (folder / CHECKPOINT).exists():
                 raise RunFolderError(f"{folder} already holds a run; continue it with: "
@@ -97,10 +130,19 @@ def main(argv: list[str] | None = None) -> int:
                 check_resumable(folder)
             check_config(config, source)
             check_output_folder(folder)
+            if ray is not None and not is_child():
+                return run_watched([sys.executable, str(Path(__file__).resolve()), *(sys.argv[1:] if argv is None else argv)],
+                                   lambda status: lost_cluster_line(status, folder, args.config, script))
             print(f"run folder: {folder}", file=sys.stderr)
-            train(config, folder, resume=args.resume, progress=not args.no_progress, threads=threads)
+            train(config, folder, resume=args.resume, progress=not args.no_progress, threads=threads, ray=ray)
         except (ConfigError, FolderError, RunFolderError, MetricsError) as e:
             print(error_line(e), file=sys.stderr)
+            return 2
+        except ClusterError as e:
+            saved = (f"{folder} holds every meta-batch completed so far; continue with: "
+                     f"{resume_command(folder, args.config, script)}" if (folder / CHECKPOINT).exists()
+                     else "no meta-batch was completed")
+            print(error_line(f"{e}; {saved}"), file=sys.stderr)
             return 2
         except TrainingDiverged as e:
             print(error_line(e), file=sys.stderr)
@@ -123,4 +165,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(as_child(main) if is_child() else main())

@@ -14,5 +14,7 @@ import os
 # 5.7 s with 2 threads instead of 0.14 s with 1). Passive waiting removes the stall. It only takes effect if
 # set before torch is first imported, hence here; an explicit OMP_WAIT_POLICY in the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Scale-out on Ray: no usage statistics leave the machine unless the user asks for them.
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 __version__ = "0.1.0"

@@ -77,6 +77,26 @@ class Episodes:
             stats[f"reward_{name}"] = ((term * self.mask).sum() / valid).item()
         return stats
 
+    def task_sums(self, normalization_scale: float | None = None) -> dict[str, tuple[Tensor, Tensor]]:
+        """The per-task numerators and denominators of :meth:`statistics` and of the mean return, in float64:
+        name → (sums ``(tasks,)``, counts ``(tasks,)``). Summed over any split of the tasks, they give the
+        batch's means (:func:`combine_sums`), so a sharded meta-batch reports what one process would."""
+        f64 = torch.float64
+        steps = self.mask.to(f64).sum((1, 2))
+        episodes = torch.full_like(steps, float(self.num_episodes))
+        sums = {"returns": ((self.rewards * self.mask).to(f64).sum((1, 2)), episodes),
+                "episode_length": (steps, episodes)}
+        if self.terminated is not None:
+            sums["terminated_fraction"] = (self.terminated.to(f64).sum(1), episodes)
+        if normalization_scale is not None:
+            clipped = (self.actions.abs() > normalization_scale).float().mean(-1)
+            sums["action_saturation"] = ((clipped * self.mask).to(f64).sum((1, 2)), steps)
+            magnitude = (self.actions.abs() / normalization_scale).mean(-1)
+            sums["action_magnitude"] = ((magnitude * self.mask).to(f64).sum((1, 2)), steps)
+        for name, term in self.reward_terms.items():
+            sums[f"reward_{name}"] = ((term * self.mask).to(f64).sum((1, 2)), steps)
+        return sums
+
     @property
     def num_tasks(self) -> int:
         return self.rewards.shape[0]
@@ -119,3 +139,13 @@ def discounted_cumsum(x: Tensor, discount: float) -> Tensor:
     exponent = t[None, :] - t[:, None]  # exponent[t, s] = s − t
     weights = torch.where(exponent >= 0, discount ** exponent.clamp_min(0), torch.zeros((), dtype=x.dtype, device=x.device))
     return torch.einsum("ts,ns...->nt...", weights, x)
+
+
+def combine_sums(parts: list[dict[str, tuple[Tensor, Tensor]]]) -> dict[str, float]:
+    """Means of the batch from the :meth:`Episodes.task_sums` of its slices, in task order."""
+    out = {}
+    for name in parts[0]:
+        sums = torch.cat([part[name][0] for part in parts])
+        counts = torch.cat([part[name][1] for part in parts])
+        out[name] = (sums.sum() / counts.sum().clamp_min(1.0)).item()
+    return out

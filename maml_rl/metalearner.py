@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Collection
+from typing import Any, Callable, Collection, Protocol
 
 import torch
 from torch import Tensor
@@ -137,29 +137,34 @@ class MAMLTRPO:
         return adapt(self.policy, task_theta, train, s.fast_lr, s.num_steps, first_order, self.adapted_names)
 
     def step(self, train: Episodes, valid: Episodes, adaptation: Adaptation | None = None) -> dict[str, Any]:
-        """One TRPO step on the post-adaptation surrogate; returns the step's metrics.
+        """One TRPO step on the post-adaptation surrogate of these episodes; returns the step's metrics.
 
         ``adaptation`` may pass the θ' that sampled ``valid`` (its graph is reused); it is recomputed otherwise.
-        The policy's parameters change only if the line search accepts a step. A non-finite loss, gradient or
-        search direction rejects the step; ``metrics["nonfinite"]`` then names it.
+        See :meth:`outer_step`.
+        """
+        adaptation = self.adapt(train) if adaptation is None else adaptation
+        return self.outer_step(EpisodeTerms(self, train, valid, adaptation, train.num_tasks))
+
+    def outer_step(self, terms: "MetaBatchTerms") -> dict[str, Any]:
+        """One TRPO step from the sums over tasks that ``terms`` computes, wherever its tasks live.
+
+        Conjugate gradient and the line search run here, once; ``terms`` supplies the gradient, the
+        Fisher-vector products and the losses at candidate parameters as sums over its tasks, each already
+        divided by the meta-batch's task count. The policy's parameters change only if the line search accepts
+        a step. A non-finite loss, gradient or search direction rejects the step; ``metrics["nonfinite"]`` then
+        names it.
         """
         s, policy = self.settings, self.policy
         theta = policy.meta_params()
-        adaptation = self.adapt(train) if adaptation is None else adaptation
-        mean, log_std = policy.sequence_of(valid, adaptation.params)
-        old_mean, old_log_std = mean.detach(), log_std.detach()  # π_old: the adapted policy at the current θ
-        loss, kl = surrogate_and_kl_of(mean, log_std, valid, old_mean, old_log_std)
-        loss_before = loss.mean()
-        grads = flatten(torch.autograd.grad(loss_before, list(theta.values()), retain_graph=True))
-        metrics: dict[str, Any] = {"loss_before": loss_before.item(), "grad_norm": grads.norm().item()}
+        loss_before, grads = terms.gradient()
+        metrics: dict[str, Any] = {"loss_before": loss_before, "grad_norm": grads.norm().item()}
         rejected = {**metrics, "loss_after": metrics["loss_before"], "kl_after": 0.0, "accepted": False, "ls_steps": 0}
-        for name, value in (("loss", loss_before), ("gradient", grads)):
+        for name, value in (("loss", torch.tensor(loss_before)), ("gradient", grads)):
             if not torch.isfinite(value).all():
                 return {**rejected, "nonfinite": name}
-        if s.fvp == "autograd":
-            fvp = self.autograd_fvp(kl.mean(), theta)
-        else:
-            fvp = self.jtfj_fvp(adaptation, valid, old_mean, old_log_std)
+
+        def fvp(vector: Tensor) -> Tensor:
+            return terms.fisher_product(vector) + s.cg_damping * vector
 
         stepdir, h_stepdir = conjugate_gradient(fvp, grads, s.cg_iters)
         shs = 0.5 * stepdir.dot(h_stepdir)
@@ -171,10 +176,10 @@ class MAMLTRPO:
 
         theta0 = flatten(theta).detach()
         for k in range(s.ls_max_steps):
-            candidate = unflatten(theta0 - s.ls_backtrack_ratio**k * full_step, theta)
-            loss_new, kl_new = self.evaluate(candidate, train, valid, old_mean, old_log_std)
+            candidate = theta0 - s.ls_backtrack_ratio**k * full_step
+            loss_new, kl_new = terms.losses(candidate)
             if loss_new < metrics["loss_before"] and kl_new < s.max_kl:
-                self.write_params(candidate)
+                self.write_params(unflatten(candidate, theta))
                 return {**metrics, "loss_after": loss_new, "kl_after": kl_new, "ls_steps": k + 1, "accepted": True}
         return {**rejected, "ls_steps": s.ls_max_steps}  # nothing improved inside the trust region
 
@@ -183,19 +188,31 @@ class MAMLTRPO:
 
         The reference implementation: simple, but it differentiates the inner gradient twice more.
         """
+        product = self.autograd_product(kl, theta)
+        return lambda vector: product(vector) + self.settings.cg_damping * vector
+
+    def autograd_product(self, kl: Tensor, theta: Params) -> Callable[[Tensor], Tensor]:
+        """v ↦ ∇²_θ KL v (no damping), by double backward."""
         grad_kl = flatten(torch.autograd.grad(kl, list(theta.values()), create_graph=True))
-        damping = self.settings.cg_damping
 
         def product(vector: Tensor) -> Tensor:
-            hvp = torch.autograd.grad(grad_kl.dot(vector), list(theta.values()), retain_graph=True)
-            return flatten(hvp) + damping * vector
+            return flatten(torch.autograd.grad(grad_kl.dot(vector), list(theta.values()), retain_graph=True))
 
         return product
 
     def jtfj_fvp(
         self, adaptation: Adaptation, valid: Episodes, old_mean: Tensor, old_log_std: Tensor
     ) -> Callable[[Tensor], Tensor]:
-        """v ↦ (Σ_i J_iᵀ F_i J_i + damping·I) v, equal to :meth:`autograd_fvp` at the current parameters.
+        """v ↦ (Σ_i J_iᵀ F_i J_i + damping·I) v, equal to :meth:`autograd_fvp` at the current parameters
+        (the Fisher of the mean KL over the tasks of ``valid``; see :meth:`jtfj_product`)."""
+        product = self.jtfj_product(adaptation, valid, old_mean, old_log_std, valid.num_tasks)
+        return lambda vector: product(vector) + self.settings.cg_damping * vector
+
+    def jtfj_product(
+        self, adaptation: Adaptation, valid: Episodes, old_mean: Tensor, old_log_std: Tensor, total_tasks: int
+    ) -> Callable[[Tensor], Tensor]:
+        """v ↦ Σ_i J_iᵀ F_i J_i v / total_tasks over the tasks of ``valid`` (no damping): the Fisher-vector
+        product of the mean KL over a meta-batch of ``total_tasks`` tasks, of which ``valid`` holds some.
 
         At θ the adapted policy equals π_old, so ∂KL/∂θ' = 0 and the Hessian of KL(θ'(θ)) reduces to
         Jᵀ (∇²_θ' KL) J, with J = ∂θ'/∂θ and ∇²_θ' KL the Fisher of the adapted policy. Each inner step
@@ -214,7 +231,7 @@ class MAMLTRPO:
         leaf = {k: v.detach().requires_grad_() for k, v in adaptation.params.items()}
         outputs = policy.sequence_of(valid, leaf)
         at_outputs = [y.detach().requires_grad_() for y in outputs]
-        kl = masked_mean(gaussian_kl(old_mean, old_log_std, *at_outputs), valid.mask).mean()
+        kl = masked_mean(gaussian_kl(old_mean, old_log_std, *at_outputs), valid.mask).sum() / total_tasks
         grad_kl_y = torch.autograd.grad(kl, at_outputs, create_graph=True)
         probes = [torch.zeros_like(y, requires_grad=True) for y in outputs]
         jt_probes = torch.autograd.grad(outputs, list(leaf.values()), probes, create_graph=True)  # u ↦ J_yᵀ u
@@ -254,19 +271,22 @@ class MAMLTRPO:
             w = fisher(u)  # F J v
             if second_order:
                 w = through_inner_steps(w, range(len(adaptation.points) - 1, -1, -1), transposed=True)  # Jᵀ F J v
-            return flatten({k: t.sum(0) for k, t in w.items()}) + s.cg_damping * vector
+            return flatten({k: t.sum(0) for k, t in w.items()})
 
         return product
 
     def evaluate(
-        self, theta: Params, train: Episodes, valid: Episodes, old_mean: Tensor, old_log_std: Tensor
+        self, theta: Params, train: Episodes, valid: Episodes, old_mean: Tensor, old_log_std: Tensor,
+        total_tasks: int | None = None,
     ) -> tuple[float, float]:
-        """Mean surrogate loss and KL after adapting from ``theta`` (no outer graph)."""
+        """Surrogate loss and KL after adapting from ``theta`` (no outer graph), summed over the tasks and divided
+        by ``total_tasks`` (default: the tasks of ``valid``, giving their means)."""
+        total = valid.num_tasks if total_tasks is None else total_tasks
         theta = {k: v.detach().requires_grad_() for k, v in theta.items()}
         adapted = self.adapt(train, theta, create_graph=False).params
         with torch.no_grad():
             loss, kl = surrogate_and_kl(self.policy, adapted, valid, old_mean, old_log_std)
-        return loss.mean().item(), kl.mean().item()
+        return (loss.sum() / total).item(), (kl.sum() / total).item()
 
     @torch.no_grad()
     def write_params(self, params: Params) -> None:
@@ -274,3 +294,52 @@ class MAMLTRPO:
         for name, p in self.policy.named_parameters():
             p.copy_(params[name])
 
+
+
+class MetaBatchTerms(Protocol):
+    """The per-task terms of a meta-batch's TRPO step, summed over the tasks it holds and divided by the
+    meta-batch's task count. :class:`EpisodeTerms` computes them in this process; a Ray shard holds one for
+    its slice of tasks and the driver adds the slices up (:mod:`maml_rl.ray_shards`)."""
+
+    def gradient(self) -> tuple[float, Tensor]:
+        """The surrogate loss at the current θ and its flat gradient. Called first, once per meta-batch."""
+
+    def fisher_product(self, vector: Tensor) -> Tensor:
+        """Σ_i J_iᵀ F_i J_i v (divided by the task count; no damping)."""
+
+    def losses(self, theta: Tensor) -> tuple[float, float]:
+        """Surrogate loss and KL after adapting from the flat parameters ``theta``."""
+
+
+class EpisodeTerms:
+    """:class:`MetaBatchTerms` of the tasks whose episodes this process holds (``total_tasks``: the meta-batch's
+    task count, of which these are some or all)."""
+
+    def __init__(self, learner: MAMLTRPO, train: Episodes, valid: Episodes, adaptation: Adaptation,
+                 total_tasks: int) -> None:
+        self.learner, self.train, self.valid, self.adaptation = learner, train, valid, adaptation
+        self.total_tasks = total_tasks
+        self._product: Callable[[Tensor], Tensor] | None = None
+
+    def gradient(self) -> tuple[float, Tensor]:
+        learner, valid = self.learner, self.valid
+        theta = learner.policy.meta_params()
+        mean, log_std = learner.policy.sequence_of(valid, self.adaptation.params)
+        self.old = mean.detach(), log_std.detach()  # π_old: the adapted policy at the current θ
+        loss, kl = surrogate_and_kl_of(mean, log_std, valid, *self.old)
+        loss_sum = loss.sum() / self.total_tasks
+        grads = flatten(torch.autograd.grad(loss_sum, list(theta.values()), retain_graph=True))
+        if learner.settings.fvp == "autograd":
+            self._product = learner.autograd_product(kl.sum() / self.total_tasks, theta)
+        else:
+            self._product = learner.jtfj_product(self.adaptation, valid, *self.old, self.total_tasks)
+        return loss_sum.item(), grads
+
+    def fisher_product(self, vector: Tensor) -> Tensor:
+        if self._product is None:
+            raise RuntimeError("EpisodeTerms.fisher_product before gradient(): call gradient() first")
+        return self._product(vector)
+
+    def losses(self, theta: Tensor) -> tuple[float, float]:
+        like = self.learner.policy.meta_params()
+        return self.learner.evaluate(unflatten(theta, like), self.train, self.valid, *self.old, self.total_tasks)

@@ -20,7 +20,6 @@ import torch
 from tqdm.auto import tqdm
 
 from maml_rl.allocator import reuse_freed_memory
-from maml_rl.baseline import compute_advantages
 from maml_rl.config import Config, to_dict
 from maml_rl.metalearner import MAMLTRPO, TRPOSettings
 from maml_rl.policies import Policy, build_policy
@@ -28,6 +27,8 @@ from maml_rl.runlog import (CHECKPOINT, CONFIG, RunLog, RunWriteError, load_chec
                             save_checkpoint, save_config_atomically, truncate_metrics)
 from maml_rl.signals import deferred
 from maml_rl.sampler import Sampler
+from maml_rl.optim import flatten
+from maml_rl.shard import InProcessShards, TaskSlice, combine_reports
 
 TRAIN_STREAM, EVAL_STREAM = 0, 1
 """Separate random streams: evaluation tasks never coincide with training tasks of the same seed."""
@@ -39,14 +40,6 @@ class RunFolderError(RuntimeError):
 
 class TrainingDiverged(RuntimeError):
     """Too many consecutive meta-batches were rejected for non-finite numbers."""
-
-
-def first_nonfinite(**tensors: torch.Tensor) -> str | None:
-    """The name of the first tensor holding NaN or inf, else ``None``."""
-    for name, tensor in tensors.items():
-        if not torch.isfinite(tensor).all():
-            return name
-    return None
 
 
 def usable_cores() -> int:
@@ -127,47 +120,34 @@ class Experiment:
         policy = build_policy(config.policy, sampler.observation_dim, sampler.action_dim).to(config.device)
         return cls(config, sampler, policy, MAMLTRPO(policy, trpo_settings(config)), default_learner_threads(config))
 
+    shards: Any = None
+    """Where the meta-batch's tasks are sampled and adapted: ``None`` for one slice of every task in this
+    process (the default), or a :class:`maml_rl.ray_shards.RayShards`."""
+
+    def in_process_shards(self) -> InProcessShards:
+        return InProcessShards([TaskSlice(self.sampler, self.policy, self.learner, self.config,
+                                          range(self.config.meta_batch_size), self.learner_threads)])
+
     def meta_batch(self, batch: int) -> dict[str, Any]:
         """One meta-batch: returns before/after adaptation, the TRPO step's losses and KL, timings."""
-        cfg, policy, sampler = self.config, self.policy, self.sampler
-        rng = batch_rng(cfg.seed, TRAIN_STREAM, batch)
-        clock = [time.perf_counter()]
-
-        def lap() -> float:
-            clock.append(time.perf_counter())
-            return clock[-1] - clock[-2]
-
-        tasks = sampler.sample_tasks(cfg.meta_batch_size, rng)
-        with torch_threads(1):
-            train = sampler.sample(policy, policy.task_params(len(tasks)), tasks,
-                                   task_rngs(cfg.seed, TRAIN_STREAM, batch, range(len(tasks)), 0))
-        t_sample_before = lap()
-        row: dict[str, Any] = {"batch": batch, "returns_before": train.returns.mean().item()}
-        diagnostics = {f"{k}_before": v for k, v in train.statistics(cfg.normalization_scale).items()}
-        bad = first_nonfinite(**{"train observations": train.observations, "train rewards": train.rewards})
+        start = time.perf_counter()
+        if self.shards is None:
+            shards, theta = self.in_process_shards(), None  # the slice shares this policy: θ is already there
+        else:
+            shards, theta = self.shards, flatten(self.policy.meta_params()).detach()
+        traffic = getattr(shards, "traffic", None)
+        moved = (traffic.sent, traffic.received) if traffic is not None else None
+        restarts = getattr(shards, "restarts", 0)
+        combined = combine_reports(shards.prepare(batch, theta))
+        times, diagnostics, bad = combined.pop("times"), combined.pop("diagnostics"), combined.pop("nonfinite")
+        row: dict[str, Any] = {"batch": batch, **combined}
+        env_steps = row.pop("env_steps")
+        t_prepared = time.perf_counter()
         if bad is None:
-            with torch_threads(self.learner_threads):
-                compute_advantages(train, cfg.gamma, cfg.gae_lambda)
-                adaptation = self.learner.adapt(train)
-            bad = first_nonfinite(**{f"adapted {k}": v for k, v in adaptation.params.items()})
-        t_adapt = lap()
-        env_steps = train.env_steps
-        if bad is None:
-            with torch_threads(1):
-                valid = sampler.sample(policy, {k: v.detach() for k, v in adaptation.params.items()}, tasks,
-                                       task_rngs(cfg.seed, TRAIN_STREAM, batch, range(len(tasks)), 1))
-            row["returns_after"] = valid.returns.mean().item()
-            diagnostics.update({f"{k}_after": v for k, v in valid.statistics(cfg.normalization_scale).items()})
-            env_steps += valid.env_steps
-            bad = first_nonfinite(**{"valid observations": valid.observations, "valid rewards": valid.rewards})
-        t_sample_after = lap()
-        if bad is None:
-            with torch_threads(self.learner_threads):
-                compute_advantages(valid, cfg.gamma, cfg.gae_lambda)
-                row.update(self.learner.step(train, valid, adaptation))
+            row.update(self.learner.outer_step(shards))
             bad = row.pop("nonfinite", None)
-        t_trpo = lap()
-        seconds = clock[-1] - clock[0]
+        end = time.perf_counter()
+        seconds = end - start
         nan = float("nan")
         defaults = {"returns_after": nan, "loss_before": nan, "loss_after": nan, "kl_after": nan, "grad_norm": nan,
                     "ls_steps": 0, "accepted": False}
@@ -177,18 +157,36 @@ class Experiment:
             "env_steps": env_steps,
             "seconds": seconds,
             "env_steps_per_s": env_steps / seconds,
-            "time_sample_before": t_sample_before,
-            "time_adapt": t_adapt,  # advantages of the train episodes and the inner loop
-            "time_sample_after": t_sample_after,
-            "time_trpo": t_trpo,  # advantages of the valid episodes and the TRPO step
+            "time_sample_before": times["time_sample_before"],
+            "time_adapt": times["time_adapt"],  # advantages of the train episodes and the inner loop
+            "time_sample_after": times["time_sample_after"],
+            # advantages of the valid episodes and the TRPO step
+            "time_trpo": times["time_advantages_after"] + (end - t_prepared),
             **diagnostics,
+            **({} if moved is None else {  # on Ray shards: what travelled, per shard summed over shards
+                "shard_bytes_sent": traffic.sent - moved[0], "shard_bytes_received": traffic.received - moved[1],
+                "shard_restarts": shards.restarts - restarts}),
         }
 
 
+@dataclass(frozen=True)
+class RaySettings:
+    """``train.py --ray [ADDRESS] --shards N``: where the shards run (``None``: a local Ray instance started
+    for the run) and how many (``None``: one per node)."""
+
+    address: str | None = None
+    shards: int | None = None
+
+
 def train(
-    config: Config, output_folder: str | Path, resume: bool = False, progress: bool = True, threads: int | None = None
+    config: Config, output_folder: str | Path, resume: bool = False, progress: bool = True, threads: int | None = None,
+    ray: RaySettings | None = None,
 ) -> Path:
     """Meta-trains for ``config.num_batches`` meta-batches into ``output_folder``; returns the folder.
+
+    With ``ray``, the tasks of each meta-batch are sampled and adapted on Ray shards
+    (:mod:`maml_rl.ray_shards`); a cluster that cannot be reached or is lost raises
+    :class:`~maml_rl.ray_shards.ClusterError` with the checkpoint holding the last complete meta-batch.
 
     Raises :class:`RunFolderError` or :class:`~maml_rl.runlog.MetricsError` before writing anything if the
     folder cannot be used as asked, and :class:`~maml_rl.runlog.RunWriteError` if a write fails (the files keep
@@ -217,6 +215,11 @@ def train(
         start = int(state["batch"]) + 1
         truncate_metrics(folder, start)
     save_config_atomically(config, folder / CONFIG)
+    if ray is not None:
+        from maml_rl.ray_shards import RayShards, connect
+
+        connect(ray.address, usable_cores())
+        experiment.shards = RayShards(config, experiment.policy.state_dict(), ray.shards)
 
     log = RunLog(folder)
     bar = tqdm(range(start, config.num_batches), initial=start, total=config.num_batches, disable=not progress,
@@ -258,6 +261,11 @@ def train(
     finally:
         bar.close()
         experiment.sampler.close()
+        if experiment.shards is not None:
+            from maml_rl.ray_shards import disconnect
+
+            experiment.shards.close()
+            disconnect()
         try:
             log.close()
         except RunWriteError:

@@ -1,0 +1,132 @@
+"""In-process vs Ray shards: meta-batch seconds, the overhead ratio, bytes moved, and a scaling estimate.
+
+    python -m maml_rl.scaling_benchmark --config configs/halfcheetah-dir.yaml --policy mlp --shards 0,1,2 --batches 4
+
+``0`` is the in-process run, ``N`` ≥ 1 a local Ray instance with N shards. Per mode: the median meta-batch
+seconds (the first meta-batch, which pays start-up costs, is not timed when there are several), its phases, and
+for Ray the bytes between driver and shards per meta-batch, per shard, next to the bound
+2 × (CG iterations + line-search steps + 4) × θ bytes. Timings need an otherwise idle machine; the bytes do not.
+
+The estimate for N nodes of this machine's size (not a measurement): every phase but the driver's CG
+arithmetic runs on the shards in parallel, so with M tasks per meta-batch and c driver ↔ shard calls per
+meta-batch (prepare, gradient, one per CG iteration, one per line-search step),
+
+    T(N) ≈ T_in · ⌈M/N⌉ / M + c · ℓ,    ℓ = (T_ray,1 − T_in) / c
+
+with T_in the in-process meta-batch and ℓ the per-call cost measured with one shard (serialisation, Ray's
+scheduling, the driver's gather), taken as independent of N: on real nodes the network adds to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+from maml_rl.config import Config, ConfigError, load_config
+from maml_rl.optim import flatten
+from maml_rl.trainer import Experiment, usable_cores
+
+PHASES = ("time_sample_before", "time_adapt", "time_sample_after", "time_trpo")
+
+
+def measure(config: Config, shards: int, batches: int, threads: int | None = None,
+            address: str | None = None) -> dict[str, Any]:
+    """Runs ``batches`` meta-batches in-process (``shards == 0``) or on ``shards`` Ray shards (a local Ray
+    instance, or the cluster at ``address``)."""
+    experiment = Experiment.build(config)
+    experiment.learner_threads = threads or experiment.learner_threads
+    if shards:
+        from maml_rl.ray_shards import RayShards, connect
+
+        connect(address, None if address else usable_cores())
+        experiment.shards = RayShards(config, experiment.policy.state_dict(), shards)
+    try:
+        rows = [experiment.meta_batch(batch) for batch in range(batches)]
+    finally:
+        experiment.sampler.close()
+        if shards:
+            from maml_rl.ray_shards import disconnect
+
+            calls = dict(experiment.shards.traffic.calls)
+            experiment.shards.close()
+            disconnect()
+    timed = rows[1:] if len(rows) > 1 else rows
+    theta_bytes = flatten(experiment.policy.meta_params()).numel() * 4
+    out: dict[str, Any] = {
+        "shards": shards,
+        "meta_batch_seconds": median(r["seconds"] for r in timed),
+        "phases": {p.removeprefix("time_"): median(r[p] for r in timed) for p in PHASES},
+        "theta_bytes": theta_bytes,
+        "ls_steps": [r["ls_steps"] for r in rows],
+    }
+    if shards:
+        moved = [(r["shard_bytes_sent"] + r["shard_bytes_received"]) / shards for r in rows]
+        calls_per_batch = (calls.get("fisher_product", 0) + calls.get("losses", 0)) / batches
+        out.update({
+            "bytes_per_shard_per_meta_batch": moved,
+            "cg_plus_ls_calls_per_meta_batch": calls_per_batch,
+            "bound_bytes": 2 * (calls_per_batch + 4) * theta_bytes,
+            "calls_per_meta_batch": calls_per_batch + 2,
+        })
+    return out
+
+
+def estimate(in_process: dict[str, Any], one_shard: dict[str, Any], tasks: int, nodes: int) -> float:
+    """T(N) of the module docstring, in seconds per meta-batch."""
+    calls = one_shard["calls_per_meta_batch"]
+    per_call = max(0.0, (one_shard["meta_batch_seconds"] - in_process["meta_batch_seconds"]) / calls)
+    return in_process["meta_batch_seconds"] * math.ceil(tasks / nodes) / tasks + calls * per_call
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m maml_rl.scaling_benchmark", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--policy", choices=["mlp", "rnn"])
+    parser.add_argument("--shards", default="0,1,2", help="comma-separated: 0 in-process, N Ray shards (default 0,1,2)")
+    parser.add_argument("--batches", type=int, default=4)
+    parser.add_argument("--threads", type=int, help="learner threads of the in-process run (default as train.py)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        modes = [int(s) for s in args.shards.split(",")]
+        config = load_config(args.config).replace(policy_type=args.policy)
+    except (ValueError, ConfigError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    results = [measure(config, n, args.batches, args.threads) for n in modes]
+    by = {r["shards"]: r for r in results}
+    summary: dict[str, Any] = {"config": config.env_name, "policy": config.policy.type, "cores": usable_cores(),
+                               "results": results}
+    if 0 in by:
+        for n in modes:
+            if n:
+                by[n]["overhead_ratio"] = by[n]["meta_batch_seconds"] / by[0]["meta_batch_seconds"] - 1
+        if 1 in by:
+            summary["estimate_seconds"] = {f"{nodes} nodes": estimate(by[0], by[1], config.meta_batch_size, nodes)
+                                           for nodes in (1, 2, 4, 16)}
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"{config.env_name} / {config.policy.type} on {usable_cores()} cores")
+    for r in results:
+        line = f"  {'in-process' if not r['shards'] else str(r['shards']) + ' shard(s)':<12} " \
+               f"{r['meta_batch_seconds']:.2f} s/meta-batch"
+        if "overhead_ratio" in r:
+            line += f"  overhead {100 * r['overhead_ratio']:+.1f} %"
+        if r["shards"]:
+            line += (f"  bytes/shard/meta-batch {median(r['bytes_per_shard_per_meta_batch']):,.0f}"
+                     f" (bound {r['bound_bytes']:,.0f}; θ {r['theta_bytes']:,} B)")
+        print(line)
+    for name, seconds in summary.get("estimate_seconds", {}).items():
+        print(f"  estimate {name:<9} {seconds:.2f} s/meta-batch")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

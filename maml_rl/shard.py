@@ -1,0 +1,207 @@
+"""A contiguous slice of a meta-batch's tasks: sampled, adapted and turned into the TRPO step's per-task terms
+in one process.
+
+The in-process run holds one slice of every task; a Ray shard (:mod:`maml_rl.ray_shards`) holds one of these
+for its slice. Everything random comes from streams keyed by (seed, stream, batch, task index), so a task's
+numbers do not depend on which slice it is in. Only θ, θ-sized vectors and scalars (and per-task sums for the
+metrics) leave a slice; its episodes never do.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from maml_rl.baseline import compute_advantages
+from maml_rl.episodes import Episodes
+from maml_rl.metalearner import MAMLTRPO, EpisodeTerms
+from maml_rl.optim import unflatten
+from maml_rl.policies import Policy
+from maml_rl.sampler import Sampler
+
+NONFINITE_ORDER = ("train observations", "train rewards", "adapted", "valid observations", "valid rewards")
+"""The checks of a meta-batch in the order they run; a sharded batch reports the earliest that failed."""
+
+
+@dataclass
+class SliceReport:
+    """What a slice sends back after sampling and adapting: sums for the metrics, never episodes."""
+
+    tasks: range
+    before: dict[str, tuple[Tensor, Tensor]]
+    """:meth:`~maml_rl.episodes.Episodes.task_sums` of the train episodes."""
+    after: dict[str, tuple[Tensor, Tensor]] | None
+    """The same for the valid episodes (``None`` when the slice stopped before sampling them)."""
+    env_steps: int
+    nonfinite: str | None
+    times: dict[str, float] = field(default_factory=dict)
+
+
+def first_nonfinite(**tensors: Tensor) -> str | None:
+    """The name of the first tensor holding NaN or inf, else ``None``."""
+    for name, tensor in tensors.items():
+        if not torch.isfinite(tensor).all():
+            return name
+    return None
+
+
+class TaskSlice:
+    """Tasks ``tasks`` of every meta-batch: sampling, advantages, inner-loop adaptation and the per-task terms
+    of the TRPO step (a :class:`~maml_rl.metalearner.MetaBatchTerms` once :meth:`prepare` has run).
+
+    Args:
+        sampler, policy, learner: this process's own (the policy's θ is written by :meth:`prepare`).
+        config: the run's config (seed, batch sizes, γ, λ, …).
+        tasks: the task indices of this slice, within ``range(config.meta_batch_size)``.
+        learner_threads: torch threads of the adaptation and the TRPO terms.
+    """
+
+    def __init__(self, sampler: Sampler, policy: Policy, learner: MAMLTRPO, config: Any, tasks: range,
+                 learner_threads: int = 1) -> None:
+        self.sampler, self.policy, self.learner, self.config = sampler, policy, learner, config
+        self.tasks, self.learner_threads = tasks, learner_threads
+        self._terms: EpisodeTerms | None = None
+
+    def prepare(self, batch: int, theta: Tensor | None = None) -> SliceReport:
+        """Samples the slice's train episodes at θ, adapts, samples the valid episodes at θ'; returns the
+        metrics' sums. ``theta`` (flat) is written into the policy first unless ``None`` (already there)."""
+        from maml_rl.trainer import TRAIN_STREAM, batch_rng, task_rngs, torch_threads
+
+        cfg, policy, sampler = self.config, self.policy, self.sampler
+        if theta is not None:
+            self.learner.write_params(unflatten(theta.to(self.config.device), policy.meta_params()))
+        self._terms = None
+        clock = [time.perf_counter()]
+
+        def lap() -> float:
+            clock.append(time.perf_counter())
+            return clock[-1] - clock[-2]
+
+        every = sampler.sample_tasks(cfg.meta_batch_size, batch_rng(cfg.seed, TRAIN_STREAM, batch))
+        tasks = every[self.tasks.start:self.tasks.stop]
+        with torch_threads(1):
+            train = sampler.sample(policy, policy.task_params(len(tasks)), tasks,
+                                   task_rngs(cfg.seed, TRAIN_STREAM, batch, self.tasks, 0))
+        times = {"time_sample_before": lap()}
+        report = SliceReport(self.tasks, train.task_sums(cfg.normalization_scale), None, train.env_steps, None, times)
+        report.nonfinite = first_nonfinite(**{"train observations": train.observations, "train rewards": train.rewards})
+        if report.nonfinite is None:
+            with torch_threads(self.learner_threads):
+                compute_advantages(train, cfg.gamma, cfg.gae_lambda)
+                adaptation = self.learner.adapt(train)
+            report.nonfinite = first_nonfinite(**{f"adapted {k}": v for k, v in adaptation.params.items()})
+        times["time_adapt"] = lap()  # advantages of the train episodes and the inner loop
+        valid: Episodes | None = None
+        if report.nonfinite is None:
+            with torch_threads(1):
+                valid = sampler.sample(policy, {k: v.detach() for k, v in adaptation.params.items()}, tasks,
+                                       task_rngs(cfg.seed, TRAIN_STREAM, batch, self.tasks, 1))
+            report.after = valid.task_sums(cfg.normalization_scale)
+            report.env_steps += valid.env_steps
+            report.nonfinite = first_nonfinite(**{"valid observations": valid.observations,
+                                                  "valid rewards": valid.rewards})
+        times["time_sample_after"] = lap()
+        if report.nonfinite is None:
+            with torch_threads(self.learner_threads):
+                compute_advantages(valid, cfg.gamma, cfg.gae_lambda)
+            self._terms = EpisodeTerms(self.learner, train, valid, adaptation, cfg.meta_batch_size)
+        times["time_advantages_after"] = lap()
+        return report
+
+    def _prepared(self) -> EpisodeTerms:
+        if self._terms is None:
+            raise RuntimeError("TaskSlice: no meta-batch prepared (or it held non-finite numbers); call prepare()")
+        return self._terms
+
+    def gradient(self) -> tuple[float, Tensor]:
+        from maml_rl.trainer import torch_threads
+
+        with torch_threads(self.learner_threads):
+            return self._prepared().gradient()
+
+    def fisher_product(self, vector: Tensor) -> Tensor:
+        from maml_rl.trainer import torch_threads
+
+        with torch_threads(self.learner_threads):
+            return self._prepared().fisher_product(vector)
+
+    def losses(self, theta: Tensor) -> tuple[float, float]:
+        from maml_rl.trainer import torch_threads
+
+        with torch_threads(self.learner_threads):
+            return self._prepared().losses(theta)
+
+    def close(self) -> None:
+        self._terms = None
+        self.sampler.close()
+
+
+class InProcessShards:
+    """The meta-batch's slices, all in this process (one slice of every task: the default run).
+
+    The same methods as :class:`maml_rl.ray_shards.RayShards`; the sums over slices of one slice are that
+    slice's numbers unchanged, so the default path's arithmetic is exactly a single process's.
+    """
+
+    def __init__(self, slices: list[TaskSlice]) -> None:
+        self.slices = slices
+
+    def prepare(self, batch: int, theta: Tensor | None = None) -> list[SliceReport]:
+        return [s.prepare(batch, theta) for s in self.slices]
+
+    def gradient(self) -> tuple[float, Tensor]:
+        return sum_pairs([s.gradient() for s in self.slices])
+
+    def fisher_product(self, vector: Tensor) -> Tensor:
+        return sum_tensors([s.fisher_product(vector) for s in self.slices])
+
+    def losses(self, theta: Tensor) -> tuple[float, float]:
+        return sum_pairs([s.losses(theta) for s in self.slices])
+
+    def close(self) -> None:
+        for s in self.slices:
+            s.close()
+
+
+def sum_tensors(parts: list[Tensor]) -> Tensor:
+    """Σ of the slices' vectors in slice order (one slice: itself, bit for bit)."""
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def sum_pairs(parts: list[tuple[Any, Any]]) -> tuple[Any, Any]:
+    """Element-wise Σ of the slices' pairs in slice order (floats or tensors)."""
+    first = [p[0] for p in parts]
+    second = [p[1] for p in parts]
+    add = sum_tensors if isinstance(first[0], Tensor) else (lambda xs: sum(xs[1:], xs[0]))
+    add2 = sum_tensors if isinstance(second[0], Tensor) else (lambda xs: sum(xs[1:], xs[0]))
+    return add(first), add2(second)
+
+
+def combine_reports(reports: list[SliceReport]) -> dict[str, Any]:
+    """The meta-batch's row from its slices' reports: returns and diagnostics before/after adaptation (means
+    over every task, weighted as one process weighs them), environment steps, the earliest non-finite check
+    that failed and the phase times of the slowest slice."""
+    from maml_rl.episodes import combine_sums
+
+    bad = [r.nonfinite for r in reports if r.nonfinite is not None]
+    row: dict[str, Any] = {}
+    before = combine_sums([r.before for r in reports])
+    row["returns_before"] = before.pop("returns")
+    diagnostics = {f"{k}_before": v for k, v in before.items()}
+    if all(r.after is not None for r in reports):
+        after = combine_sums([r.after for r in reports])
+        row["returns_after"] = after.pop("returns")
+        diagnostics.update({f"{k}_after": v for k, v in after.items()})
+    row["nonfinite"] = min(bad, key=lambda name: next(i for i, prefix in enumerate(NONFINITE_ORDER)
+                                                      if name.startswith(prefix))) if bad else None
+    row["env_steps"] = sum(r.env_steps for r in reports)
+    row["times"] = {k: max(r.times.get(k, 0.0) for r in reports) for k in reports[0].times}
+    row["diagnostics"] = diagnostics
+    return row

@@ -1,0 +1,88 @@
+"""sweep.py: every (policy, seed) a train.py run folder, trained as Ray Tune trials; a killed sweep run again
+ends where an uninterrupted one ends, and --evaluate tests and compares the runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from maml_rl.runlog import CHECKPOINT, load_checkpoint
+from maml_rl.sweep import completed_batches, plan
+
+REPO = Path(__file__).resolve().parents[1]
+BATCHES = 25
+TIMES = ("seconds", "env_steps_per_s", "time_sample_before", "time_adapt", "time_sample_after", "time_trpo")
+
+
+def _command(output: Path, *extra: str) -> list[str]:
+    return [sys.executable, str(REPO / "sweep.py"), "--config", str(REPO / "configs" / "2d-navigation.yaml"),
+            "--policies", "mlp", "--seeds", "1,2", "--set", f"num-batches={BATCHES}", "--set", "meta-batch-size=2",
+            "--set", "fast-batch-size=4", "--set", "horizon=20", "--output-folder", str(output), *extra]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def _outcome(output: Path) -> dict[str, tuple[list[dict], dict[str, torch.Tensor]]]:
+    runs = sorted(p for p in output.iterdir() if p.name.startswith("2d-navigation-"))
+    out = {}
+    for run in runs:
+        lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        out[run.name] = ([{k: v for k, v in line.items() if k not in TIMES} for line in lines],
+                         load_checkpoint(run / CHECKPOINT)["policy"])
+    return out
+
+
+def test_a_killed_sweep_run_again_ends_as_an_uninterrupted_one(tmp_path):
+    # uninterrupted: the trials' own train.py command lines, run straight through (what a sweep runs, minus Tune)
+    sets = [f"num-batches={BATCHES}", "meta-batch-size=2", "fast-batch-size=4", "horizon=20"]
+    for run in plan(REPO / "configs" / "2d-navigation.yaml", ["mlp"], [1, 2], sets, tmp_path / "whole", 1):
+        whole = subprocess.run([sys.executable, str(REPO / "train.py"), *run.argv], cwd=tmp_path, env=_env(),
+                               capture_output=True, text=True, timeout=300)
+        assert whole.returncode == 0, whole.stderr[-3000:]
+
+    killed = tmp_path / "killed"
+    folders = [killed / "2d-navigation-mlp-seed1", killed / "2d-navigation-mlp-seed2"]
+    sweep = subprocess.Popen(_command(killed), cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not any(completed_batches(f) >= 2 for f in folders if (f / CHECKPOINT).exists()):
+            assert time.monotonic() < deadline and sweep.poll() is None, "the sweep never got going"
+            time.sleep(0.05)
+    finally:
+        os.killpg(sweep.pid, signal.SIGKILL)  # the sweep, Ray and the trials' train.py, all at once
+        sweep.wait()
+    time.sleep(2)
+    partial = [completed_batches(f) for f in folders]
+    assert min(partial) < BATCHES, f"nothing was interrupted (batches done: {partial}); the test proves nothing"
+
+    again = subprocess.run(_command(killed, "--evaluate", "--test-args", "--num-batches 1"), cwd=tmp_path,
+                           env=_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    if max(partial) == BATCHES:
+        assert "finished, skipped" in again.stderr
+    expected, got = _outcome(tmp_path / "whole"), _outcome(killed)
+    assert expected.keys() == got.keys() == {"2d-navigation-mlp-seed1", "2d-navigation-mlp-seed2"}
+    for name, (lines, params) in expected.items():
+        assert got[name][0] == lines, name
+        assert all(torch.equal(params[k], got[name][1][k]) for k in params), name
+    assert all((f / "results.npz").exists() for f in folders)  # --evaluate: test.py on each, compare.py on all
+    assert (killed / "comparison" / "comparison.md").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed", "whole"]  # nothing else in the cwd
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    for flags, words in ((["--policies", "cnn"], "--policies"), (["--seeds", "1,x"], "--seeds"),
+                         (["--threads-per-run", "0"], "--threads-per-run")):
+        done = subprocess.run(_command(tmp_path / "out", *flags), cwd=tmp_path, env=_env(), capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and words in done.stderr, done.stderr
