@@ -1,4 +1,4 @@
-"""The learning-rules lab (issue 5): SGD, weight perturbation, node perturbation and a PPO-learned rule,
+"""The learning-rules lab: SGD, weight perturbation, node perturbation and a PPO-learned rule,
 compared on a teacher-student task and on MNIST projected on its principal components.
 
 Reproduces, with every number computed and the rules run to convergence, Cai & Cheng, "Meta Reinforcement

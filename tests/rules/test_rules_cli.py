@@ -1,4 +1,4 @@
-"""`python -m maml_rl.rules` end to end on a tiny config, and its one-line errors (issue 5)."""
+"""`python -m maml_rl.rules` end to end on a tiny config, and its one-line errors."""
 
 from __future__ import annotations
 

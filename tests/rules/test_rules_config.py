@@ -1,4 +1,4 @@
-"""The typed config: YAML in, unknown and missing keys rejected with the path and the fix (issue 5)."""
+"""The typed config: YAML in, unknown and missing keys rejected with the path and the fix."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Data: IDX round trips, MNIST folder handling and PCA, the digits fallback, the teacher (issue 5)."""
+"""Data: IDX round trips, MNIST folder handling and PCA, the digits fallback, the teacher."""
 
 from __future__ import annotations
 

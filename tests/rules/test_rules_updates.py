@@ -1,4 +1,4 @@
-"""The learning rules: each lowers the loss, SGD's gradient is right, NP and WP are unbiased (issue 5)."""
+"""The learning rules: each lowers the loss, SGD's gradient is right, NP and WP are unbiased."""
 
 from __future__ import annotations
 
