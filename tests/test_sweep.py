@@ -17,7 +17,7 @@ from maml_rl.runlog import CHECKPOINT, load_checkpoint
 from maml_rl.sweep import completed_batches, plan
 
 REPO = Path(__file__).resolve().parents[1]
-BATCHES = 25
+BATCHES = 40
 TIMES = ("seconds", "env_steps_per_s", "time_sample_before", "time_adapt", "time_sample_after", "time_trpo")
 
 
@@ -29,6 +29,21 @@ def _command(output: Path, *extra: str) -> list[str]:
 
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def _kill_trials(folder: Path) -> None:
+    """SIGKILL every train.py writing under folder: Ray may start trial processes outside the sweep's process
+    group, and on an idle machine a tiny run ends within a second of its worker's death."""
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if proc.name.isdigit() and any(b"train.py" in a for a in argv) and any(str(folder).encode() in a for a in argv):
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def _outcome(output: Path) -> dict[str, tuple[list[dict], dict[str, torch.Tensor]]]:
@@ -59,6 +74,7 @@ def test_a_killed_sweep_run_again_ends_as_an_uninterrupted_one(tmp_path):
             assert time.monotonic() < deadline and sweep.poll() is None, "the sweep never got going"
             time.sleep(0.05)
     finally:
+        _kill_trials(killed)
         os.killpg(sweep.pid, signal.SIGKILL)  # the sweep, Ray and the trials' train.py, all at once
         sweep.wait()
     time.sleep(2)
