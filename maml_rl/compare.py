@@ -283,6 +283,59 @@ def plot_within_episode(groups: dict[str, list[Run]], path: Path | None = None, 
     return fig
 
 
+DIAGNOSTICS = (
+    ("episode_length_before", "episode length (steps)"),
+    ("terminated_fraction_before", "episodes terminated early"),
+    ("action_magnitude_before", "mean |action| / bound"),
+    ("action_saturation_before", "action components clipped"),
+    ("reward_forward_before", "forward reward / step"),
+    ("reward_ctrl_before", "control cost / step"),
+    ("reward_contact_before", "contact cost / step"),
+    ("reward_survive_before", "survive reward / step"),
+    ("kl_after", "KL of the outer step"),
+    ("ls_steps", "line-search backtracks"),
+)
+
+
+def plot_diagnostics(groups: dict[str, list[Run]], path: Path | None = None):
+    """One panel per training diagnostic of ``metrics.jsonl`` (episode length, early terminations, action size and
+    clipping, each reward term, all before adaptation; the outer step's KL and line-search backtracks) against
+    the meta-batch, one line per group, mean ± 95% CI over seeds. The evidence to read when a task does not learn.
+
+    Returns the figure (saved to ``path`` if given), or ``None`` if no run records any of them."""
+    present = [(key, title) for key, title in DIAGNOSTICS
+               if any(r.metrics and all(key in row for row in r.metrics) for rs in groups.values() for r in rs)]
+    if not present:
+        return None
+    from matplotlib.figure import Figure
+
+    columns = min(len(present), 4)
+    rows = -(-len(present) // columns)
+    fig = Figure(figsize=(3.4 * columns, 2.6 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, (key, title) in zip(axes, present):
+        for i, (label, members) in enumerate(groups.items()):
+            logged = [r for r in members if r.metrics and all(key in row for row in r.metrics)]
+            if not logged:
+                continue
+            length = min(len(r.metrics) for r in logged)
+            curves = np.array([[row[key] for row in r.metrics[:length]] for r in logged], dtype=float)
+            mean, half = _band(curves)
+            batches = np.arange(length)
+            ax.plot(batches, mean, color=f"C{i}", label=label)
+            ax.fill_between(batches, mean - half, mean + half, color=f"C{i}", alpha=0.15, linewidth=0)
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(present):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=7)
+    fig.supxlabel("meta-batch", fontsize=9)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
 def plot_before_after(comparison: "Comparison", path: Path | None = None):
     """Per group: the return before and after adaptation, mean ± 95% CI over seeds."""
     fig, ax = _new_figure((5, 4))
@@ -303,8 +356,8 @@ def plot_before_after(comparison: "Comparison", path: Path | None = None):
 
 
 def write_comparison(run_folders: list[str | Path], output_folder: str | Path) -> Comparison:
-    """Writes comparison.md, comparison.json, learning_curves.png and, for runs evaluated by test.py,
-    adaptation_curves.png and within_episode.png."""
+    """Writes comparison.md, comparison.json, learning_curves.png, diagnostics.png (where the runs record the
+    training diagnostics) and, for runs evaluated by test.py, adaptation_curves.png and within_episode.png."""
     runs = [Run.load(f) for f in run_folders]
     comparison = Comparison.of(runs)
     out = Path(output_folder)
@@ -314,4 +367,5 @@ def write_comparison(run_folders: list[str | Path], output_folder: str | Path) -
     plot_learning_curves(comparison.groups, out / "learning_curves.png")
     plot_adaptation_curves(comparison.groups, out / "adaptation_curves.png")
     plot_within_episode(comparison.groups, out / "within_episode.png")
+    plot_diagnostics(comparison.groups, out / "diagnostics.png")
     return comparison

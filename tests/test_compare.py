@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from conftest import REPO
-from maml_rl.compare import Comparison, Run, group_runs, hedges_g, plot_within_episode, welch
+from maml_rl.compare import Comparison, Run, group_runs, hedges_g, plot_diagnostics, plot_within_episode, welch
 from test_scripts import evaluate_main, tiny_config, train_main
 
 compare_main = runpy.run_path(str(REPO / "compare.py"))["main"]
@@ -62,6 +62,26 @@ def test_within_episode_lines_are_the_mean_reward_per_step_over_tasks_and_seeds(
     assert plot_within_episode({"g": [Run(tmp_path / "x", {}, [], None)]}) is None
 
 
+def test_diagnostics_panels_are_the_recorded_metrics_mean_over_seeds(tmp_path):
+    rng = np.random.default_rng(1)
+
+    def fake(name, keys):
+        return Run(tmp_path / name, {}, [{k: float(rng.normal()) for k in keys} for _ in range(5)], None)
+
+    ant = ("terminated_fraction_before", "reward_survive_before", "kl_after")
+    groups = {"a": [fake("a-seed1", ant), fake("a-seed2", ant)], "b": [fake("b-seed1", ant[:1])]}
+    fig = plot_diagnostics(groups)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles == ["episodes terminated early", "survive reward / step", "KL of the outer step"]
+    panel = fig.axes[0]
+    a_line, b_line = panel.get_lines()
+    expected = np.mean([[row["terminated_fraction_before"] for row in r.metrics] for r in groups["a"]], axis=0)
+    np.testing.assert_allclose(a_line.get_ydata(), expected)
+    np.testing.assert_allclose(b_line.get_ydata(), [row["terminated_fraction_before"] for row in groups["b"][0].metrics])
+    assert len(fig.axes[1].get_lines()) == 1  # group b never recorded the survive term
+    assert plot_diagnostics({"g": [fake("g-seed1", ("returns_before",))]}) is None
+
+
 def test_compare_cli_on_real_runs(tmp_path):
     runs = []
     for policy in ("mlp", "rnn"):
@@ -85,7 +105,7 @@ def test_compare_cli_on_real_runs(tmp_path):
     assert test["p"] == pytest.approx(stats.ttest_ind(gains["type=mlp"], gains["type=rnn"], equal_var=False).pvalue)
     assert "| type=mlp | 2 |" in (out / "comparison.md").read_text()
     assert {t["measure"] for t in data["tests"]} == {"before", "after", "gain"}
-    for png in ("learning_curves.png", "adaptation_curves.png", "within_episode.png"):
+    for png in ("learning_curves.png", "adaptation_curves.png", "within_episode.png", "diagnostics.png"):
         assert (out / png).stat().st_size > 5000
 
 
