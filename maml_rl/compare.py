@@ -59,11 +59,25 @@ class Run:
         """Mean return before and after (one step of) adaptation."""
         if self.returns is not None:
             return float(self.returns[:, 0].mean()), float(self.returns[:, 1].mean())
-        rows = [r for r in self.metrics if not r.get("nonfinite")]
-        if not rows:
+        tail = self.tenth("last")
+        if not tail:
             raise ValueError(f"{self.folder}: no metrics and no {RESULTS} to compare")
-        tail = rows[-max(1, len(rows) // 10):]
         return float(np.mean([r["returns_before"] for r in tail])), float(np.mean([r["returns_after"] for r in tail]))
+
+    def tenth(self, which: str) -> list[dict[str, Any]]:
+        """The first or last tenth (at least one) of the meta-batches whose update was finite."""
+        rows = [r for r in self.metrics if not r.get("nonfinite")]
+        n = max(1, len(rows) // 10)
+        return rows[:n] if which == "first" else rows[-n:]
+
+    def training_progress(self) -> tuple[float, float] | None:
+        """Post-adaptation training return averaged over the first and the last tenth of the meta-batches, or
+        ``None`` without metrics: how far meta-training moved it."""
+        first, last = self.tenth("first"), self.tenth("last")
+        if not first:
+            return None
+        return (float(np.mean([r["returns_after"] for r in first])),
+                float(np.mean([r["returns_after"] for r in last])))
 
 
 def flat_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -152,6 +166,7 @@ class Comparison:
                 "source": sorted({r.source for r in members}),
                 **{f"{name}_{stat}": value for name, arr in values[label].items()
                    for stat, value in zip(("mean", "ci95"), mean_confidence_interval(arr))},
+                **_progress_summary(members),
                 "config": group_settings(members),
             }
         for a, b in combinations(comparison.groups if not single else [], 2):
@@ -167,18 +182,49 @@ class Comparison:
                  "|---|---|---|---|---|"]
         for label, g in self.per_group.items():
             lines.append(f"| {label} | {len(g['seeds'])} | " + " | ".join(
-                f"{g[f'{m}_mean']:.2f} ± {g[f'{m}_ci95']:.2f}" for m in MEASURES) + " |")
+                _plus_minus(g[f"{m}_mean"], g[f"{m}_ci95"]) for m in MEASURES) + " |")
         if self.ci_over == "tasks":
             lines += ["", "One run per group: mean over the evaluation tasks ± 95% confidence interval over tasks "
                       "(Student t); with one seed per group, no test between groups.", ""]
         else:
             lines += ["", "Mean ± 95% confidence interval over seeds (Student t).", ""]
+        progress = {label: g for label, g in self.per_group.items() if "training_first_mean" in g}
+        if progress:
+            lines += ["Meta-training progress: the post-adaptation return of the training meta-batches, averaged over "
+                      "the first and the last tenth of them, per run; mean ± 95% CI over seeds.", "",
+                      "| group | meta-batches | first tenth | last tenth | change (last − first) |", "|---|---|---|---|---|"]
+            for label, g in progress.items():
+                lines.append(f"| {label} | {g['training_meta_batches']} | " + " | ".join(
+                    _plus_minus(g[f"training_{m}_mean"], g[f"training_{m}_ci95"]) for m in PROGRESS) + " |")
+            lines.append("")
         if self.tests:
             lines += ["| comparison | measure | Welch's t | p | Hedges' g |", "|---|---|---|---|---|"]
             for t in self.tests:
                 lines.append(f"| {t['groups'][0]} vs {t['groups'][1]} | {t['measure']} | {t['t']:.2f} | {t['p']:.3g} | "
                              f"{t['hedges_g']:.2f} |")
         return "\n".join(lines) + "\n"
+
+
+def _plus_minus(mean: float, ci: float) -> str:
+    """``mean ± ci``, or the mean alone where one seed gives no interval."""
+    return f"{mean:.2f}" if math.isnan(ci) else f"{mean:.2f} ± {ci:.2f}"
+
+
+PROGRESS = ("first", "last", "change")
+"""Per run: the training post-adaptation return over the first and last tenth of meta-batches, and the change."""
+
+
+def _progress_summary(members: list[Run]) -> dict[str, Any]:
+    """``training_{first,last,change}_{mean,ci95}`` over the runs with metrics (CI over seeds), and
+    ``training_meta_batches`` (the shortest run's length); empty if no run has metrics."""
+    pairs = [p for p in (r.training_progress() for r in members) if p is not None]
+    if not pairs:
+        return {}
+    first, last = np.array(pairs).T
+    summary: dict[str, Any] = {"training_meta_batches": min(len(r.metrics) for r in members if r.metrics)}
+    for name, arr in zip(PROGRESS, (first, last, last - first)):
+        summary[f"training_{name}_mean"], summary[f"training_{name}_ci95"] = mean_confidence_interval(arr)
+    return summary
 
 
 def _band(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

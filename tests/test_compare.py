@@ -153,3 +153,29 @@ def test_one_run_per_group_gives_confidence_intervals_over_tasks(tmp_path):
     assert group["before_mean"] == pytest.approx(per_task_before.mean())
     assert group["before_ci95"] == pytest.approx(stats.t.ppf(0.975, 29) * stats.sem(per_task_before))
     assert "over tasks" in comparison.to_markdown()
+
+
+def test_training_progress_is_the_first_and_last_tenth_of_the_post_adaptation_returns(tmp_path):
+    rng = np.random.default_rng(2)
+
+    def fake(name, seed, length):
+        rows = [{"returns_before": float(rng.normal()), "returns_after": float(b + rng.normal())} for b in range(length)]
+        return Run(tmp_path / name, {"seed": seed}, rows, None)
+
+    runs = [fake("g-seed1", 1, 30), fake("g-seed2", 2, 30), fake("g-seed3", 3, 25)]
+    runs[0].metrics[1]["nonfinite"] = "loss"  # a rejected meta-batch does not count
+    comparison = Comparison.of(runs)
+    g = comparison.per_group["g"]
+    finite = [[row["returns_after"] for row in r.metrics if not row.get("nonfinite")] for r in runs]
+    first = np.array([np.mean(a[: len(a) // 10]) for a in finite])
+    last = np.array([np.mean(a[-(len(a) // 10):]) for a in finite])
+    change = last - first
+    assert g["training_meta_batches"] == 25
+    assert g["training_first_mean"] == pytest.approx(first.mean()) and g["training_last_mean"] == pytest.approx(last.mean())
+    assert g["training_change_mean"] == pytest.approx(change.mean())
+    assert g["training_change_ci95"] == pytest.approx(stats.t.ppf(0.975, 2) * stats.sem(change))
+    assert f"| g | 25 | {first.mean():.2f} ± " in comparison.to_markdown()
+    # one seed: the mean alone, no interval; no metrics: no progress table
+    single = Comparison.of([fake("h-seed1", 1, 10)]).to_markdown()
+    assert "| h | 10 |" in single and "nan" not in single
+    assert "Meta-training progress" not in Comparison.of([Run(tmp_path / "x", {}, [], np.zeros((2, 2, 3)))]).to_markdown()
