@@ -330,51 +330,63 @@ def plot_within_episode(groups: dict[str, list[Run]], path: Path | None = None, 
 
 
 DIAGNOSTICS = (
-    ("episode_length_before", "episode length (steps)"),
-    ("terminated_fraction_before", "episodes terminated early"),
-    ("action_magnitude_before", "mean |action| / bound"),
-    ("action_saturation_before", "action components clipped"),
-    ("reward_forward_before", "forward reward / step"),
-    ("reward_ctrl_before", "control cost / step"),
-    ("reward_contact_before", "contact cost / step"),
-    ("reward_survive_before", "survive reward / step"),
-    ("kl_after", "KL of the outer step"),
-    ("ls_steps", "line-search backtracks"),
+    (("episode_length_before", "episode_length_after"), "episode length (steps)"),
+    (("terminated_fraction_before", "terminated_fraction_after"), "episodes terminated early"),
+    (("action_magnitude_before", "action_magnitude_after"), "mean |action| / bound"),
+    (("action_saturation_before", "action_saturation_after"), "action components clipped"),
+    (("reward_forward_before", "reward_forward_after"), "forward reward / step"),
+    (("reward_ctrl_before", "reward_ctrl_after"), "control cost / step"),
+    (("reward_contact_before", "reward_contact_after"), "contact cost / step"),
+    (("reward_survive_before", "reward_survive_after"), "survive reward / step"),
+    (("kl_after",), "KL of the outer step"),
+    (("ls_steps",), "line-search backtracks"),
 )
+"""Panels of the diagnostics figure: the ``metrics.jsonl`` keys drawn in each (a ``*_before`` key dashed, its
+``*_after`` key solid) and its title."""
+
+
+def _logged(runs: list[Run], key: str) -> list[Run]:
+    """The runs whose every meta-batch records ``key``."""
+    return [r for r in runs if r.metrics and all(key in row for row in r.metrics)]
 
 
 def plot_diagnostics(groups: dict[str, list[Run]], path: Path | None = None):
     """One panel per training diagnostic of ``metrics.jsonl`` (episode length, early terminations, action size and
-    clipping, each reward term, all before adaptation; the outer step's KL and line-search backtracks) against
-    the meta-batch, one line per group, mean ± 95% CI over seeds. The evidence to read when a task does not learn.
+    clipping, each reward term: dashed before adaptation, solid after; the outer step's KL and line-search
+    backtracks) against the meta-batch, one colour per group, mean ± 95% CI over seeds. The evidence to read when a
+    task does not learn.
 
     Returns the figure (saved to ``path`` if given), or ``None`` if no run records any of them."""
-    present = [(key, title) for key, title in DIAGNOSTICS
-               if any(r.metrics and all(key in row for row in r.metrics) for rs in groups.values() for r in rs)]
+    runs = [r for rs in groups.values() for r in rs]
+    present = [(keys, title) for keys, title in DIAGNOSTICS if _logged(runs, keys[0])]
     if not present:
         return None
     from matplotlib.figure import Figure
 
     columns = min(len(present), 4)
     rows = -(-len(present) // columns)
-    fig = Figure(figsize=(3.4 * columns, 2.6 * rows))
+    fig = Figure(figsize=(3.4 * columns, 2.6 * rows + 0.3))
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
-    for ax, (key, title) in zip(axes, present):
+    for ax, (keys, title) in zip(axes, present):
         for i, (label, members) in enumerate(groups.items()):
-            logged = [r for r in members if r.metrics and all(key in row for row in r.metrics)]
-            if not logged:
-                continue
-            length = min(len(r.metrics) for r in logged)
-            curves = np.array([[row[key] for row in r.metrics[:length]] for r in logged], dtype=float)
-            mean, half = _band(curves)
-            batches = np.arange(length)
-            ax.plot(batches, mean, color=f"C{i}", label=label)
-            ax.fill_between(batches, mean - half, mean + half, color=f"C{i}", alpha=0.15, linewidth=0)
+            for key in keys:
+                logged = _logged(members, key)
+                if not logged:
+                    continue
+                length = min(len(r.metrics) for r in logged)
+                curves = np.array([[row[key] for row in r.metrics[:length]] for r in logged], dtype=float)
+                mean, half = _band(curves)
+                batches = np.arange(length)
+                before = key.endswith("_before")
+                ax.plot(batches, mean, color=f"C{i}", linestyle="--" if before else "-", alpha=0.6 if before else 1.0,
+                        label=None if before and len(keys) > 1 else label)
+                ax.fill_between(batches, mean - half, mean + half, color=f"C{i}", alpha=0.15, linewidth=0)
         ax.set_title(title, fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in axes[len(present):]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7)
+    fig.suptitle("dashed: before adaptation, solid: after; bands: 95% CI over seeds", fontsize=9)
     fig.supxlabel("meta-batch", fontsize=9)
     fig.tight_layout()
     if path is not None:

@@ -68,17 +68,20 @@ def test_diagnostics_panels_are_the_recorded_metrics_mean_over_seeds(tmp_path):
     def fake(name, keys):
         return Run(tmp_path / name, {}, [{k: float(rng.normal()) for k in keys} for _ in range(5)], None)
 
-    ant = ("terminated_fraction_before", "reward_survive_before", "kl_after")
+    ant = ("terminated_fraction_before", "terminated_fraction_after", "reward_survive_before", "kl_after")
     groups = {"a": [fake("a-seed1", ant), fake("a-seed2", ant)], "b": [fake("b-seed1", ant[:1])]}
     fig = plot_diagnostics(groups)
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert titles == ["episodes terminated early", "survive reward / step", "KL of the outer step"]
     panel = fig.axes[0]
-    a_line, b_line = panel.get_lines()
-    expected = np.mean([[row["terminated_fraction_before"] for row in r.metrics] for r in groups["a"]], axis=0)
-    np.testing.assert_allclose(a_line.get_ydata(), expected)
-    np.testing.assert_allclose(b_line.get_ydata(), [row["terminated_fraction_before"] for row in groups["b"][0].metrics])
-    assert len(fig.axes[1].get_lines()) == 1  # group b never recorded the survive term
+    a_before, a_after, b_before = panel.get_lines()
+    assert [line.get_linestyle() for line in (a_before, a_after, b_before)] == ["--", "-", "--"]
+    for line, group, key in ((a_before, "a", "terminated_fraction_before"), (a_after, "a", "terminated_fraction_after"),
+                             (b_before, "b", "terminated_fraction_before")):
+        expected = np.mean([[row[key] for row in r.metrics] for r in groups[group]], axis=0)
+        np.testing.assert_allclose(line.get_ydata(), expected)
+        assert line.get_color() == ("C0" if group == "a" else "C1")
+    assert len(fig.axes[1].get_lines()) == 1  # group b never recorded the survive term, group a only before
     assert plot_diagnostics({"g": [fake("g-seed1", ("returns_before",))]}) is None
 
 
