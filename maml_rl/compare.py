@@ -386,7 +386,8 @@ def plot_diagnostics(groups: dict[str, list[Run]], path: Path | None = None):
     for ax in axes[len(present):]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7)
-    fig.suptitle("dashed: before adaptation, solid: after; bands: 95% CI over seeds", fontsize=9)
+    paired = any(len(keys) > 1 for keys, _ in present)
+    fig.suptitle(("dashed: before adaptation, solid: after; " if paired else "") + "bands: 95% CI over seeds", fontsize=9)
     fig.supxlabel("meta-batch", fontsize=9)
     fig.tight_layout()
     if path is not None:

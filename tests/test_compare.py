@@ -82,6 +82,8 @@ def test_diagnostics_panels_are_the_recorded_metrics_mean_over_seeds(tmp_path):
         np.testing.assert_allclose(line.get_ydata(), expected)
         assert line.get_color() == ("C0" if group == "a" else "C1")
     assert len(fig.axes[1].get_lines()) == 1  # group b never recorded the survive term, group a only before
+    assert fig.get_suptitle().startswith("dashed: before adaptation")
+    assert "dashed" not in plot_diagnostics({"g": [fake("g-seed1", ("kl_after",))]}).get_suptitle()
     assert plot_diagnostics({"g": [fake("g-seed1", ("returns_before",))]}) is None
 
 
