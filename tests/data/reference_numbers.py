@@ -1,0 +1,70 @@
+"""The default path's numbers, recorded: two meta-batches of small HalfCheetahDir and 2D-navigation runs.
+
+``python tests/data/reference_numbers.py > tests/data/reference_numbers.json`` writes the committed file: per
+case the metrics of each meta-batch (timings left out) and, per entry of the policy's state dict after the
+second TRPO step, the SHA-256 of its bytes and its sum. ``tests/test_reference_numbers.py`` checks that the
+code reproduces them bit for bit on a CPU of the recorded kind (torch's CPU capability, e.g. AVX2), and to
+float32 rounding elsewhere.
+
+Recorded at commit 7d32e95, before the package was split into sub-packages; a change that alters these
+numbers on purpose must say why and re-record them, naming the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from typing import Any
+
+TIMING_KEYS = ("seconds", "env_steps_per_s", "time_sample_before", "time_adapt", "time_sample_after", "time_trpo")
+
+CASES: dict[str, dict[str, Any]] = {
+    "halfcheetah-dir-mlp": {"env-name": "HalfCheetahDir-v0", "policy": {"type": "mlp"}},
+    "halfcheetah-dir-rnn": {"env-name": "HalfCheetahDir-v0", "policy": {"type": "rnn"}},
+    "halfcheetah-dir-rnn-reward": {"env-name": "HalfCheetahDir-v0", "policy": {
+        "type": "rnn", "hidden-sizes": [32], "inputs": ["observation", "previous-action", "previous-reward"]}},
+    "2d-navigation-mlp": {"env-name": "2DNavigation-v0", "policy": {"type": "mlp"}},
+    "2d-navigation-rnn": {"env-name": "2DNavigation-v0", "policy": {"type": "rnn"}},
+}
+COMMON = {"meta-batch-size": 4, "fast-batch-size": 3, "horizon": 25, "seed": 5}
+
+
+def digest(tensor: Any) -> dict[str, Any]:
+    """SHA-256 of a tensor's bytes (bit-for-bit identity) and its float64 sum (how far off, if not)."""
+    t = tensor.detach().contiguous().cpu()
+    return {"sha256": hashlib.sha256(t.numpy().tobytes()).hexdigest(), "sum": float(t.double().sum())}
+
+
+def run(case: str, batches: int = 2) -> dict[str, Any]:
+    """Metrics rows and the final state-dict digests of ``batches`` meta-batches of ``case``, on one thread."""
+    import torch
+
+    from maml_rl.config import from_dict
+    from maml_rl.trainer import Experiment
+
+    torch.set_num_threads(1)
+    experiment = Experiment.build(from_dict({**COMMON, **CASES[case]}))
+    experiment.learner_threads = 1
+    rows = []
+    try:
+        for batch in range(batches):
+            row = experiment.meta_batch(batch)
+            rows.append({k: v for k, v in row.items() if k not in TIMING_KEYS})
+    finally:
+        experiment.sampler.close()
+    return {"metrics": rows, "state": {k: digest(v) for k, v in experiment.policy.state_dict().items()}}
+
+
+def cpu_capability() -> str:
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
+
+
+if __name__ == "__main__":
+    import torch
+
+    json.dump({"torch": torch.__version__, "cpu_capability": cpu_capability(),
+               "cases": {case: run(case) for case in CASES}}, sys.stdout, indent=1)
+    sys.stdout.write("\n")
