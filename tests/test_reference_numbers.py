@@ -47,3 +47,9 @@ def test_default_path_reproduces_the_recorded_numbers(case):
                 f"{digest['sum']!r})")
         else:
             assert got["state"][name]["sum"] == pytest.approx(digest["sum"], rel=1e-4, abs=1e-6), f"{case}: {name}"
+    for name, digest in want["evaluation"].items():
+        if exact:
+            assert got["evaluation"][name]["sha256"] == digest["sha256"], (
+                f"{case}: evaluation {name} differs (sum {got['evaluation'][name]['sum']!r}, recorded {digest['sum']!r})")
+        else:
+            assert got["evaluation"][name]["sum"] == pytest.approx(digest["sum"], rel=1e-4), f"{case}: evaluation {name}"

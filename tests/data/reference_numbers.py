@@ -2,7 +2,8 @@
 
 ``python tests/data/reference_numbers.py > tests/data/reference_numbers.json`` writes the committed file: per
 case the metrics of each meta-batch (timings left out) and, per entry of the policy's state dict after the
-second TRPO step, the SHA-256 of its bytes and its sum. ``tests/test_reference_numbers.py`` checks that the
+second TRPO step, the SHA-256 of its bytes and its sum; then the returns and per-step rewards of an
+evaluation on fresh tasks (two adaptation steps). ``tests/test_reference_numbers.py`` checks that the
 code reproduces them bit for bit on a CPU of the recorded kind (torch's CPU capability, e.g. AVX2), and to
 float32 rounding elsewhere.
 
@@ -30,10 +31,13 @@ CASES: dict[str, dict[str, Any]] = {
 COMMON = {"meta-batch-size": 4, "fast-batch-size": 3, "horizon": 25, "seed": 5}
 
 
-def digest(tensor: Any) -> dict[str, Any]:
-    """SHA-256 of a tensor's bytes (bit-for-bit identity) and its float64 sum (how far off, if not)."""
-    t = tensor.detach().contiguous().cpu()
-    return {"sha256": hashlib.sha256(t.numpy().tobytes()).hexdigest(), "sum": float(t.double().sum())}
+def digest(values: Any) -> dict[str, Any]:
+    """SHA-256 of a tensor's or array's bytes (bit-for-bit identity) and its float64 sum (how far off, if not)."""
+    import numpy as np
+
+    array = values.detach().cpu().numpy() if hasattr(values, "detach") else np.asarray(values)
+    array = np.ascontiguousarray(array)
+    return {"sha256": hashlib.sha256(array.tobytes()).hexdigest(), "sum": float(np.nansum(array.astype(np.float64)))}
 
 
 def run(case: str, batches: int = 2) -> dict[str, Any]:
@@ -41,6 +45,7 @@ def run(case: str, batches: int = 2) -> dict[str, Any]:
     import torch
 
     from maml_rl.config import from_dict
+    from maml_rl.evaluation import evaluate
     from maml_rl.trainer import Experiment
 
     torch.set_num_threads(1)
@@ -51,9 +56,12 @@ def run(case: str, batches: int = 2) -> dict[str, Any]:
         for batch in range(batches):
             row = experiment.meta_batch(batch)
             rows.append({k: v for k, v in row.items() if k not in TIMING_KEYS})
+        state = {k: digest(v) for k, v in experiment.policy.state_dict().items()}
+        evaluation = evaluate(experiment, num_batches=1, seed=9, adapt_steps=2, progress=False)
     finally:
         experiment.sampler.close()
-    return {"metrics": rows, "state": {k: digest(v) for k, v in experiment.policy.state_dict().items()}}
+    return {"metrics": rows, "state": state,
+            "evaluation": {"returns": digest(evaluation.returns), "step_rewards": digest(evaluation.step_rewards)}}
 
 
 def cpu_capability() -> str:
