@@ -39,7 +39,7 @@ def add_threads_flag(parser: argparse.ArgumentParser) -> None:
 def check_threads(threads: int | None) -> int | None:
     """Rejects ``--threads`` outside 1 … 4 × the usable cores; ``None`` means the default."""
     from maml_rl.config import ConfigError  # here: the rules lab uses this module without the MAML config
-    from maml_rl.trainer import usable_cores  # imports torch: only when a value is to be checked
+    from maml_rl.runs.trainer import usable_cores  # imports torch: only when a value is to be checked
 
     most = 4 * usable_cores()  # more threads than that only wait for each other
     if threads is not None and not 1 <= threads <= most:

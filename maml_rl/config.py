@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from maml_rl.envs import ENV_ENTRY_POINTS
-from maml_rl.envs.vector import BACKENDS
+from maml_rl.envs.task_batch import BACKENDS
 from maml_rl.policies.base import NONLINEARITIES
 from maml_rl.policies.inputs import INPUT_NAMES, check_input_names
 from maml_rl.policies.rnn import CELLS

@@ -299,7 +299,7 @@ class MAMLTRPO:
 class MetaBatchTerms(Protocol):
     """The per-task terms of a meta-batch's TRPO step, summed over the tasks it holds and divided by the
     meta-batch's task count. :class:`EpisodeTerms` computes them in this process; a Ray shard holds one for
-    its slice of tasks and the driver adds the slices up (:mod:`maml_rl.ray_shards`)."""
+    its slice of tasks and the driver adds the slices up (:mod:`maml_rl.scale.ray_shards`)."""
 
     def gradient(self) -> tuple[float, Tensor]:
         """The surrogate loss at the current θ and its flat gradient. Called first, once per meta-batch."""

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from maml_rl.envs.task import Task
-from maml_rl.envs.vector import TaskBatch, make_task_batch
+from maml_rl.envs.task_batch import TaskBatch, make_task_batch
 from maml_rl.episodes import Episodes
 from maml_rl.policies.base import Params, Policy, gaussian_log_prob
 
@@ -32,7 +32,7 @@ class Sampler:
         episodes_per_task: episodes per task and call (``fast-batch-size``).
         horizon: maximum episode length.
         normalization_scale: the policy acts in [−scale, scale], mapped onto the action bounds.
-        backend: ``auto`` | ``batched`` | ``gymnasium`` (see :func:`maml_rl.envs.vector.make_task_batch`).
+        backend: ``auto`` | ``batched`` | ``gymnasium`` (see :func:`maml_rl.envs.task_batch.make_task_batch`).
         env_kwargs: keyword arguments for ``gymnasium.make``.
     """
 

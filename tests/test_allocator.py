@@ -10,7 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SCRIPT = """
 import ctypes, sys, torch
-from maml_rl.allocator import reuse_freed_memory
+from maml_rl.process import reuse_freed_memory
 tuned = reuse_freed_memory() if sys.argv[1] == "tuned" else False
 class MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from maml_rl.envs.batched_mujoco import AntTaskBatch, HalfCheetahTaskBatch, make_mujoco_batch
-from maml_rl.envs.vector import GymnasiumTaskBatch, make_task_batch
+from maml_rl.envs.task_batch import GymnasiumTaskBatch, make_task_batch
 from maml_rl.policies import GaussianMLPPolicy
 from maml_rl.sampler import Sampler
 

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from conftest import REPO
-from maml_rl.compare import Comparison, Run, group_runs, hedges_g, plot_diagnostics, plot_within_episode, welch
+from maml_rl.analysis.compare import Comparison, Run, group_runs, hedges_g, plot_diagnostics, plot_within_episode, welch
 from test_scripts import evaluate_main, tiny_config, train_main
 
 compare_main = runpy.run_path(str(REPO / "compare.py"))["main"]
@@ -128,7 +128,7 @@ def test_testing_notebook_executes_on_tiny_runs(tmp_path, monkeypatch):
                                str(seed), "--output-folder", str(run), "--no-progress"]) == 0
             runs.append(str(run))
     assert evaluate_main(["--run", runs[0], "--num-batches", "1", "--adapt-steps", "2", "--no-progress"]) == 0
-    from maml_rl.video import write_clip
+    from maml_rl.analysis.video import write_clip
 
     # A clip as test.py --record-video writes it (2D navigation renders none, so its frames are made up).
     (Path(runs[1]) / "videos").mkdir()

@@ -18,7 +18,7 @@ import torch
 from maml_rl.baseline import baseline_features, compute_advantages, fit_linear_baseline
 from maml_rl.config import load_config
 from maml_rl.episodes import Episodes, discounted_returns
-from maml_rl.trainer import Experiment
+from maml_rl.runs.trainer import Experiment
 
 config_path, episodes_path, out_path, threads = sys.argv[1:5]
 experiment = Experiment.build(load_config(config_path))
@@ -58,7 +58,7 @@ def _run_worker(config, episodes, out, neighbour: bool) -> dict:
 
 def test_learner_numbers_are_bit_identical_across_processes(tmp_path):
     from maml_rl.config import load_config
-    from maml_rl.trainer import Experiment, TRAIN_STREAM, batch_rng
+    from maml_rl.runs.trainer import Experiment, TRAIN_STREAM, batch_rng
 
     config = tiny_config(tmp_path, "halfcheetah-dir", horizon=40, **{"meta-batch-size": 6, "fast-batch-size": 5})
     experiment = Experiment.build(load_config(config))

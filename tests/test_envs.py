@@ -155,7 +155,7 @@ def test_nan_actions_are_rejected_and_out_of_range_ones_clipped(env_id):
 
 
 def test_task_batches_reject_nan_actions():
-    from maml_rl.envs.vector import make_task_batch
+    from maml_rl.envs.task_batch import make_task_batch
 
     for env_id in ("2DNavigation-v0", "HalfCheetahDir-v0"):
         batch = make_task_batch(env_id, 2)

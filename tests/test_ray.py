@@ -15,9 +15,9 @@ import torch
 from ray.cluster_utils import Cluster
 
 from maml_rl.config import from_dict
-from maml_rl.ray_shards import RayShards, connect, disconnect
-from maml_rl.runlog import CHECKPOINT, load_checkpoint
-from maml_rl.trainer import Experiment, RaySettings, train
+from maml_rl.scale.ray_shards import RayShards, connect, disconnect
+from maml_rl.runs.log import CHECKPOINT, load_checkpoint
+from maml_rl.runs.trainer import Experiment, RaySettings, train
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = {"env-name": "HalfCheetahVel-v0", "meta-batch-size": 4, "fast-batch-size": 2, "horizon": 10,
@@ -144,7 +144,7 @@ def test_an_unreachable_cluster_ends_with_one_line_and_the_run_resumes(tmp_path)
 def test_bytes_moved_stay_within_the_bound_whatever_the_number_of_episodes(cluster):
     """Per shard and meta-batch: at most 2 × (CG iterations + line-search steps + 4) × θ bytes, and the same
     per call for 2 and 8 episodes per task (episodes never travel)."""
-    from maml_rl.scaling_benchmark import measure
+    from maml_rl.benchmarks.scaling import measure
 
     per_call = []
     for episodes in (2, 8):

@@ -146,7 +146,7 @@ def test_adaptation_curve_has_k_plus_one_columns(tmp_path):
 
 def _can_render() -> str | None:
     try:
-        from maml_rl.video import make_render_env
+        from maml_rl.analysis.video import make_render_env
 
         make_render_env("HalfCheetahDir-v0", {}, 32, 32).close()
     except Exception as e:  # noqa: BLE001 - any failure means: no headless GL here
@@ -190,7 +190,7 @@ def test_record_video_without_gl_says_so(tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
     assert train_main(["--config", str(tiny_config(tmp_path, "halfcheetah-dir")), "--output-folder", str(run),
                        "--no-progress"]) == 0
-    import maml_rl.video as video
+    import maml_rl.analysis.video as video
 
     def broken(*args, **kwargs):
         raise video.RenderingUnavailable("cannot render (simulated: no GL backend)")

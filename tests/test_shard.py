@@ -10,8 +10,8 @@ import torch
 
 from maml_rl.config import from_dict
 from maml_rl.optim import flatten
-from maml_rl.shard import InProcessShards, TaskSlice, combine_reports
-from maml_rl.trainer import Experiment
+from maml_rl.metabatch import InProcessShards, TaskSlice, combine_reports
+from maml_rl.runs.trainer import Experiment
 
 CONFIG = {"env-name": "2DNavigation-v0", "meta-batch-size": 4, "fast-batch-size": 3, "horizon": 10,
           "policy": {"type": "mlp", "hidden-sizes": [8]}}

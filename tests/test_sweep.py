@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from maml_rl.runlog import CHECKPOINT, load_checkpoint
-from maml_rl.sweep import completed_batches, plan
+from maml_rl.runs.log import CHECKPOINT, load_checkpoint
+from maml_rl.scale.sweep import completed_batches, plan
 
 REPO = Path(__file__).resolve().parents[1]
 BATCHES = 40

@@ -11,7 +11,7 @@ WIDTH, HEIGHT = 160, 120
 
 def render_env(env_id: str, env_kwargs: dict | None = None):
     """A small rendering environment, or a skip where no headless GL backend works."""
-    from maml_rl.video import RenderingUnavailable, make_render_env
+    from maml_rl.analysis.video import RenderingUnavailable, make_render_env
 
     try:
         return make_render_env(env_id, env_kwargs or {}, WIDTH, HEIGHT)
@@ -75,7 +75,7 @@ def test_camera_keeps_a_running_agent_in_frame(env_id, camera):
 
 
 def test_task_titles_say_the_task_in_words():
-    from maml_rl.video import task_title
+    from maml_rl.analysis.video import task_title
 
     assert task_title({"direction": -1.0}) == "direction -1 (backward)"
     assert task_title({"direction": 1.0}) == "direction +1 (forward)"
@@ -84,7 +84,7 @@ def test_task_titles_say_the_task_in_words():
 
 
 def test_side_by_side_holds_the_shorter_episode_on_its_last_frame_dimmed():
-    from maml_rl.video import CAPTION_LINE, captioned, side_by_side
+    from maml_rl.analysis.video import CAPTION_LINE, captioned, side_by_side
 
     left = [np.full((16, 8, 3), 200 + i, np.uint8) for i in range(3)]
     right = [np.full((16, 6, 3), 100 + i, np.uint8) for i in range(5)]
@@ -97,7 +97,7 @@ def test_side_by_side_holds_the_shorter_episode_on_its_last_frame_dimmed():
 
 
 def test_captions_show_text():
-    from maml_rl.video import CAPTION_LINE, caption
+    from maml_rl.analysis.video import CAPTION_LINE, caption
 
     strip = caption(["before adaptation: return -12.3", "second line"], 320)
     assert strip.shape == (2 * CAPTION_LINE, 320, 3) and strip.dtype == np.uint8
@@ -108,9 +108,9 @@ def test_captions_show_text():
 
 def test_record_videos_starts_both_halves_from_the_same_state(tmp_path, monkeypatch):
     """Before and after share the reset seed; every clip is captioned with the task and its half's return."""
-    import maml_rl.video as video
+    import maml_rl.analysis.video as video
     from maml_rl.config import from_dict
-    from maml_rl.trainer import Experiment
+    from maml_rl.runs.trainer import Experiment
 
     render_env("HalfCheetahVel-v0").close()  # skips without headless GL
     experiment = Experiment.build(from_dict({"env-name": "HalfCheetahVel-v0", "meta-batch-size": 2,
@@ -150,7 +150,7 @@ def test_record_videos_starts_both_halves_from_the_same_state(tmp_path, monkeypa
 def test_mp4_without_its_encoder_names_the_package_and_the_gif_option(monkeypatch):
     import importlib.util
 
-    from maml_rl.video import RenderingUnavailable, check_format
+    from maml_rl.analysis.video import RenderingUnavailable, check_format
 
     check_format("mp4")
     check_format("gif")
@@ -163,7 +163,7 @@ def test_mp4_without_its_encoder_names_the_package_and_the_gif_option(monkeypatc
 
 
 def test_recorded_clips_are_the_side_by_side_ones_in_task_order(tmp_path):
-    from maml_rl.video import recorded_clips
+    from maml_rl.analysis.video import recorded_clips
 
     (tmp_path / "videos").mkdir()
     for name in ("task10_before_after.mp4", "task2_before_after.gif", "task2_before.mp4", "task0_after.mp4", "x.txt"):

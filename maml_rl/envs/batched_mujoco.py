@@ -41,7 +41,7 @@ import numpy as np
 
 from maml_rl.envs import rewards
 from maml_rl.envs.task import Task, checked_actions
-from maml_rl.envs.vector import TaskBatch, _check_len
+from maml_rl.envs.task_batch import TaskBatch, _check_len
 
 
 def _load_mujoco_library() -> ctypes.CDLL:

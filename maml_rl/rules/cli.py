@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from maml_rl.cli import ArgumentParser, error_line
-from maml_rl.resources import FolderError, available_memory, check_output_folder, remove_created
+from maml_rl.runs.resources import FolderError, available_memory, check_output_folder, remove_created
 
 from .config import RULE_NAMES, ConfigError, load_config, with_overrides
 from .data import DataError

@@ -53,7 +53,7 @@ def largest_key(cfg: RulesConfig) -> str:
 
 def check_memory(cfg: RulesConfig, available: int | None) -> None:
     """Raises :class:`ConfigError` if the experiment needs more memory than ``available`` bytes."""
-    from maml_rl.resources import format_bytes
+    from maml_rl.runs.resources import format_bytes
 
     total = estimate_bytes(cfg)
     if available is not None and total > available:

@@ -45,8 +45,8 @@ def run(case: str, batches: int = 2) -> dict[str, Any]:
     import torch
 
     from maml_rl.config import from_dict
-    from maml_rl.evaluation import evaluate
-    from maml_rl.trainer import Experiment
+    from maml_rl.analysis.evaluation import evaluate
+    from maml_rl.runs.trainer import Experiment
 
     torch.set_num_threads(1)
     experiment = Experiment.build(from_dict({**COMMON, **CASES[case]}))

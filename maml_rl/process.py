@@ -3,7 +3,7 @@
 The learner allocates and frees tensors of ~20 MB thousands of times per meta-batch (the activations and
 their gradients over 40 tasks × 2,000 steps × 64 units). glibc's malloc serves blocks of that size with
 fresh ``mmap`` pages unless told otherwise, so each new tensor page-faults in and the kernel zeroes it.
-Measured with ``python -m maml_rl.benchmark`` on the halfcheetah-dir MLP (README, Performance): 270,695 minor
+Measured with ``python -m maml_rl.benchmarks.throughput`` on the halfcheetah-dir MLP (README, Performance): 270,695 minor
 page faults per meta-batch with ``BIO_MAML_MALLOC=default``, 66,104 and 69,887 with :func:`reuse_freed_memory`,
 and a TRPO step of 3.07 s against 2.77 and 2.65 s. The price: up to :data:`TRIM_THRESHOLD` of freed memory
 stays mapped to the process.

@@ -5,7 +5,7 @@ folder already holds a checkpoint), so a sweep adds scheduling and bookkeeping a
 loop. Trials ask Tune for ``threads_per_run`` CPUs each, so as many run at once as the cluster's CPUs allow.
 Running the same sweep again skips the finished runs and continues the interrupted ones from their own
 checkpoints: the outcome equals an uninterrupted sweep's, because a resumed run draws what an uninterrupted
-one draws (see :mod:`maml_rl.trainer`).
+one draws (see :mod:`maml_rl.runs.trainer`).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from maml_rl.config import load_config, with_overrides
-from maml_rl.runfolder import default_run_folder
-from maml_rl.runlog import CHECKPOINT, CONFIG, load_checkpoint
+from maml_rl.runs.folder import default_run_folder
+from maml_rl.runs.log import CHECKPOINT, CONFIG, load_checkpoint
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TRAIN_PY, TEST_PY, COMPARE_PY = REPO / "train.py", REPO / "test.py", REPO / "compare.py"
 TUNE_FOLDER = "_tune"
 """Tune's own bookkeeping, inside the sweep's output folder."""
@@ -140,8 +140,8 @@ def run_sweep(runs: list[Run], output: Path, threads: int, address: str | None) 
     except ImportError:
         raise ConfigError('sweep.py needs Ray Tune: pip install -e ".[ray]"') from None
 
-    from maml_rl.ray_shards import connect, disconnect
-    from maml_rl.trainer import usable_cores
+    from maml_rl.scale.ray_shards import connect, disconnect
+    from maml_rl.runs.trainer import usable_cores
 
     todo = [r for r in runs if not is_finished(r)]
     for run in runs:

@@ -19,16 +19,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from maml_rl.allocator import reuse_freed_memory
+from maml_rl.process import reuse_freed_memory
 from maml_rl.config import Config, to_dict
 from maml_rl.metalearner import MAMLTRPO, TRPOSettings
 from maml_rl.policies import Policy, build_policy
-from maml_rl.runlog import (CHECKPOINT, CONFIG, RunLog, RunWriteError, load_checkpoint, read_metrics,
+from maml_rl.runs.log import (CHECKPOINT, CONFIG, RunLog, RunWriteError, load_checkpoint, read_metrics,
                             save_checkpoint, save_config_atomically, truncate_metrics)
-from maml_rl.signals import deferred
+from maml_rl.runs.signals import deferred
 from maml_rl.sampler import Sampler
 from maml_rl.optim import flatten
-from maml_rl.shard import InProcessShards, TaskSlice, combine_reports
+from maml_rl.metabatch import InProcessShards, TaskSlice, combine_reports
 
 TRAIN_STREAM, EVAL_STREAM = 0, 1
 """Separate random streams: evaluation tasks never coincide with training tasks of the same seed."""
@@ -107,7 +107,7 @@ class Experiment:
 
     @classmethod
     def build(cls, config: Config) -> "Experiment":
-        reuse_freed_memory()  # large tensors come and go all the time (see maml_rl.allocator)
+        reuse_freed_memory()  # large tensors come and go all the time (see maml_rl.process)
         sampler = Sampler(
             config.env_name,
             config.fast_batch_size,
@@ -122,7 +122,7 @@ class Experiment:
 
     shards: Any = None
     """Where the meta-batch's tasks are sampled and adapted: ``None`` for one slice of every task in this
-    process (the default), or a :class:`maml_rl.ray_shards.RayShards`."""
+    process (the default), or a :class:`maml_rl.scale.ray_shards.RayShards`."""
 
     def in_process_shards(self) -> InProcessShards:
         return InProcessShards([TaskSlice(self.sampler, self.policy, self.learner, self.config,
@@ -185,13 +185,13 @@ def train(
     """Meta-trains for ``config.num_batches`` meta-batches into ``output_folder``; returns the folder.
 
     With ``ray``, the tasks of each meta-batch are sampled and adapted on Ray shards
-    (:mod:`maml_rl.ray_shards`); a cluster that cannot be reached or is lost raises
-    :class:`~maml_rl.ray_shards.ClusterError` with the checkpoint holding the last complete meta-batch.
+    (:mod:`maml_rl.scale.ray_shards`); a cluster that cannot be reached or is lost raises
+    :class:`~maml_rl.scale.ray_shards.ClusterError` with the checkpoint holding the last complete meta-batch.
 
-    Raises :class:`RunFolderError` or :class:`~maml_rl.runlog.MetricsError` before writing anything if the
-    folder cannot be used as asked, and :class:`~maml_rl.runlog.RunWriteError` if a write fails (the files keep
+    Raises :class:`RunFolderError` or :class:`~maml_rl.runs.log.MetricsError` before writing anything if the
+    folder cannot be used as asked, and :class:`~maml_rl.runs.log.RunWriteError` if a write fails (the files keep
     the last complete meta-batch). A meta-batch's metrics line and checkpoint are written with SIGINT and
-    SIGTERM held back (see :mod:`maml_rl.signals`).
+    SIGTERM held back (see :mod:`maml_rl.runs.signals`).
     """
     folder = Path(output_folder)
     checkpoint_path = folder / CHECKPOINT
@@ -216,7 +216,7 @@ def train(
         truncate_metrics(folder, start)
     save_config_atomically(config, folder / CONFIG)
     if ray is not None:
-        from maml_rl.ray_shards import RayShards, connect
+        from maml_rl.scale.ray_shards import RayShards, connect
 
         connect(ray.address, usable_cores())
         experiment.shards = RayShards(config, experiment.policy.state_dict(), ray.shards)
@@ -262,7 +262,7 @@ def train(
         bar.close()
         experiment.sampler.close()
         if experiment.shards is not None:
-            from maml_rl.ray_shards import disconnect
+            from maml_rl.scale.ray_shards import disconnect
 
             experiment.shards.close()
             disconnect()
@@ -277,7 +277,7 @@ def train(
 def check_resumable(folder: Path, device: str = "cpu") -> dict[str, Any]:
     """The checkpoint of the run in ``folder``, once it and ``metrics.jsonl`` have been read without a problem.
 
-    Raises :class:`RunFolderError` (no checkpoint, a damaged one) or :class:`~maml_rl.runlog.MetricsError`.
+    Raises :class:`RunFolderError` (no checkpoint, a damaged one) or :class:`~maml_rl.runs.log.MetricsError`.
     """
     path = Path(folder) / CHECKPOINT
     if not path.exists():

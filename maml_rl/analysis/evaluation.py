@@ -14,8 +14,8 @@ from tqdm.auto import tqdm
 from maml_rl.baseline import compute_advantages
 from maml_rl.config import Config, ConfigError, load_config
 from maml_rl.metalearner import adapt
-from maml_rl.runlog import CHECKPOINT, CONFIG, load_checkpoint
-from maml_rl.trainer import EVAL_STREAM, Experiment, batch_rng, task_rngs, torch_threads
+from maml_rl.runs.log import CHECKPOINT, CONFIG, load_checkpoint
+from maml_rl.runs.trainer import EVAL_STREAM, Experiment, batch_rng, task_rngs, torch_threads
 
 RESULTS = "results.npz"
 SUMMARY = "results.json"

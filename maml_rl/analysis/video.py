@@ -21,7 +21,7 @@ import torch
 from gymnasium.envs.registration import load_env_creator
 
 from maml_rl.baseline import compute_advantages
-from maml_rl.trainer import EVAL_STREAM, Experiment, batch_rng, task_rngs, torch_threads
+from maml_rl.runs.trainer import EVAL_STREAM, Experiment, batch_rng, task_rngs, torch_threads
 from maml_rl.sampler import normalized_to_bounds
 
 VIDEO_STREAM = EVAL_STREAM + 1

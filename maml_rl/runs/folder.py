@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from maml_rl.config import Config, ConfigError, flatten_keys, load_config, to_dict
-from maml_rl.runlog import CHECKPOINT, CONFIG
+from maml_rl.runs.log import CHECKPOINT, CONFIG
 
 RUNS = Path("runs")
 """Where run folders go by default (relative to the working directory)."""

@@ -1,6 +1,6 @@
 """Scale-out on Ray: a meta-batch's tasks split into contiguous slices, one Ray actor (a shard) per slice.
 
-Each shard holds a :class:`~maml_rl.shard.TaskSlice`, the same object the in-process run uses for all its
+Each shard holds a :class:`~maml_rl.metabatch.TaskSlice`, the same object the in-process run uses for all its
 tasks: its own batched sampler, episodes, advantages and inner-loop adaptation. The driver keeps θ and runs
 conjugate gradient and the line search (:meth:`maml_rl.metalearner.MAMLTRPO.outer_step`); every call sends one
 θ-sized vector (one ``ray.put``, fetched by each shard) and sums what the shards send back. Episodes never
@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from maml_rl.config import Config
-from maml_rl.shard import SliceReport, sum_pairs, sum_tensors
+from maml_rl.metabatch import SliceReport, sum_pairs, sum_tensors
 
 READY_TIMEOUT_S = 300.0
 """How long a (re)started shard may take to build its environments before the cluster counts as lost."""
@@ -47,7 +47,7 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
     """
     import ray
 
-    package_root = str(Path(__file__).resolve().parents[1])
+    package_root = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
     runtime_env = {"env_vars": {"PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": os.environ["RAY_USAGE_STATS_ENABLED"]}}
     if address not in (None, "auto"):
@@ -107,8 +107,8 @@ class ShardActor:
     """The Ray actor of one slice (wrapped with ``ray.remote`` at start-up, so importing needs no Ray)."""
 
     def __init__(self, config: Config, policy_state: dict[str, Tensor], tasks: range, threads: int) -> None:
-        from maml_rl.shard import TaskSlice
-        from maml_rl.trainer import Experiment, default_learner_threads
+        from maml_rl.metabatch import TaskSlice
+        from maml_rl.runs.trainer import Experiment, default_learner_threads
 
         torch.set_num_threads(threads)
         experiment = Experiment.build(config)
@@ -145,7 +145,7 @@ class Traffic:
 class RayShards:
     """The meta-batch's tasks on ``shards`` Ray actors (default: one per alive node), each a contiguous slice.
 
-    The same methods as :class:`maml_rl.shard.InProcessShards`; sums over shards are taken in shard order.
+    The same methods as :class:`maml_rl.metabatch.InProcessShards`; sums over shards are taken in shard order.
     """
 
     def __init__(self, config: Config, policy_state: dict[str, Tensor], shards: int | None = None) -> None:

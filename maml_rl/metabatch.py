@@ -1,7 +1,7 @@
 """A contiguous slice of a meta-batch's tasks: sampled, adapted and turned into the TRPO step's per-task terms
 in one process.
 
-The in-process run holds one slice of every task; a Ray shard (:mod:`maml_rl.ray_shards`) holds one of these
+The in-process run holds one slice of every task; a Ray shard (:mod:`maml_rl.scale.ray_shards`) holds one of these
 for its slice. Everything random comes from streams keyed by (seed, stream, batch, task index), so a task's
 numbers do not depend on which slice it is in. Only θ, θ-sized vectors and scalars (and per-task sums for the
 metrics) leave a slice; its episodes never do.
@@ -69,7 +69,7 @@ class TaskSlice:
     def prepare(self, batch: int, theta: Tensor | None = None) -> SliceReport:
         """Samples the slice's train episodes at θ, adapts, samples the valid episodes at θ'; returns the
         metrics' sums. ``theta`` (flat) is written into the policy first unless ``None`` (already there)."""
-        from maml_rl.trainer import TRAIN_STREAM, batch_rng, task_rngs, torch_threads
+        from maml_rl.runs.trainer import TRAIN_STREAM, batch_rng, task_rngs, torch_threads
 
         cfg, policy, sampler = self.config, self.policy, self.sampler
         if theta is not None:
@@ -118,19 +118,19 @@ class TaskSlice:
         return self._terms
 
     def gradient(self) -> tuple[float, Tensor]:
-        from maml_rl.trainer import torch_threads
+        from maml_rl.runs.trainer import torch_threads
 
         with torch_threads(self.learner_threads):
             return self._prepared().gradient()
 
     def fisher_product(self, vector: Tensor) -> Tensor:
-        from maml_rl.trainer import torch_threads
+        from maml_rl.runs.trainer import torch_threads
 
         with torch_threads(self.learner_threads):
             return self._prepared().fisher_product(vector)
 
     def losses(self, theta: Tensor) -> tuple[float, float]:
-        from maml_rl.trainer import torch_threads
+        from maml_rl.runs.trainer import torch_threads
 
         with torch_threads(self.learner_threads):
             return self._prepared().losses(theta)
@@ -143,7 +143,7 @@ class TaskSlice:
 class InProcessShards:
     """The meta-batch's slices, all in this process (one slice of every task: the default run).
 
-    The same methods as :class:`maml_rl.ray_shards.RayShards`; the sums over slices of one slice are that
+    The same methods as :class:`maml_rl.scale.ray_shards.RayShards`; the sums over slices of one slice are that
     slice's numbers unchanged, so the default path's arithmetic is exactly a single process's.
     """
 

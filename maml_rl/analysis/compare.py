@@ -21,8 +21,8 @@ import yaml
 from scipy import stats
 
 from maml_rl.config import flatten_keys
-from maml_rl.evaluation import RESULTS, mean_confidence_interval
-from maml_rl.runlog import CONFIG, read_metrics
+from maml_rl.analysis.evaluation import RESULTS, mean_confidence_interval
+from maml_rl.runs.log import CONFIG, read_metrics
 
 IGNORED_KEYS = {"seed", "num-batches", "device"}
 """Config keys that do not define a group (seeds are pooled; length and device do not change the method)."""

@@ -1,6 +1,6 @@
 """Throughput and memory of meta-training, as ratios to raw MuJoCo measured in the same run.
 
-    python -m maml_rl.benchmark --config configs/halfcheetah-dir.yaml --policy mlp [--batches N] [--json]
+    python -m maml_rl.benchmarks.throughput --config configs/halfcheetah-dir.yaml --policy mlp [--batches N] [--json]
 
 (a) raw MuJoCo: ``mujoco.rollout`` stepping the task's model for meta-batch × fast-batch simulations with
 random actions, the same frame skip and horizon, one thread per core; (b) our sampler's environment steps
@@ -25,7 +25,7 @@ from mujoco import rollout
 
 from maml_rl.cli import add_threads_flag, check_threads
 from maml_rl.config import Config, ConfigError, load_config
-from maml_rl.trainer import Experiment, usable_cores
+from maml_rl.runs.trainer import Experiment, usable_cores
 
 PHASES = ("time_sample_before", "time_adapt", "time_sample_after", "time_trpo")
 
@@ -124,7 +124,7 @@ def format_report(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m maml_rl.benchmark", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m maml_rl.benchmarks.throughput", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, required=True, help="YAML config of a MuJoCo task")
     parser.add_argument("--policy", choices=["mlp", "rnn"], help="override the config's policy type")

@@ -5,7 +5,7 @@ minutes (or 640 GB) later.
   stepped), so a keyword the environment does not take is reported with the keywords it does take;
 * :func:`check_memory` compares the memory one meta-batch will need (:func:`estimate_memory`) with what the
   machine has available;
-* :func:`maml_rl.resources.check_output_folder` (used beside them) creates the output folder and writes a
+* :func:`maml_rl.runs.resources.check_output_folder` (used beside them) creates the output folder and writes a
   probe file into it.
 
 Each failure raises :class:`~maml_rl.config.ConfigError` (one line, exit status 2 in the scripts).
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from maml_rl.config import Config, ConfigError
-from maml_rl.resources import available_memory, format_bytes
+from maml_rl.runs.resources import available_memory, format_bytes
 from maml_rl.policies.rnn import CELL_GATES
 
 # Bytes per time step of one meta-batch (train and valid episodes, the learner's activations and graphs),
-# fitted from the peak resident size of one meta-batch (maml_rl.benchmark's kind of run, 2DNavigation,
+# fitted from the peak resident size of one meta-batch (maml_rl.benchmarks.throughput's kind of run, 2DNavigation,
 # HalfCheetahDir and AntDir, MLP and RNN, hidden sizes 8 to 256x2, 1 to 3 inner steps) and rounded up: the
 # estimate was 1.0-4.2 x the measured peak (e.g. HalfCheetahDir MLP 64x64: 20.9 kB estimated, 11.3 kB measured;
 # RNN LSTM 64x64: 57 kB estimated, 50 kB measured).
@@ -72,7 +72,7 @@ def environment_keywords(env_name: str) -> list[str]:
 
 def check_environment(config: Config, source: str) -> EnvironmentInfo:
     """Makes one simulation of the config's environment with its ``env-kwargs``, resets and steps it."""
-    from maml_rl.envs.vector import make_task_batch
+    from maml_rl.envs.task_batch import make_task_batch
 
     try:
         with warnings.catch_warnings():

@@ -1,6 +1,6 @@
 """In-process vs Ray shards: meta-batch seconds, the overhead ratio, bytes moved, and a scaling estimate.
 
-    python -m maml_rl.scaling_benchmark --config configs/halfcheetah-dir.yaml --policy mlp --shards 0,1,2 --batches 4
+    python -m maml_rl.benchmarks.scaling --config configs/halfcheetah-dir.yaml --policy mlp --shards 0,1,2 --batches 4
 
 ``0`` is the in-process run, ``N`` ≥ 1 a local Ray instance with N shards. Per mode: the median meta-batch
 seconds (the first meta-batch, which pays start-up costs, is not timed when there are several), its phases, and
@@ -29,7 +29,7 @@ from typing import Any
 
 from maml_rl.config import Config, ConfigError, load_config
 from maml_rl.optim import flatten
-from maml_rl.trainer import Experiment, usable_cores
+from maml_rl.runs.trainer import Experiment, usable_cores
 
 PHASES = ("time_sample_before", "time_adapt", "time_sample_after", "time_trpo")
 
@@ -41,7 +41,7 @@ def measure(config: Config, shards: int, batches: int, threads: int | None = Non
     experiment = Experiment.build(config)
     experiment.learner_threads = threads or experiment.learner_threads
     if shards:
-        from maml_rl.ray_shards import RayShards, connect
+        from maml_rl.scale.ray_shards import RayShards, connect
 
         connect(address, None if address else usable_cores())
         experiment.shards = RayShards(config, experiment.policy.state_dict(), shards)
@@ -50,7 +50,7 @@ def measure(config: Config, shards: int, batches: int, threads: int | None = Non
     finally:
         experiment.sampler.close()
         if shards:
-            from maml_rl.ray_shards import disconnect
+            from maml_rl.scale.ray_shards import disconnect
 
             calls = dict(experiment.shards.traffic.calls)
             experiment.shards.close()
@@ -84,7 +84,7 @@ def estimate(in_process: dict[str, Any], one_shard: dict[str, Any], tasks: int, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m maml_rl.scaling_benchmark", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m maml_rl.benchmarks.scaling", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--policy", choices=["mlp", "rnn"])
