@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from maml_rl.cli import ArgumentParser, error_line
-from maml_rl.compare import write_comparison
-from maml_rl.resources import check_output_folder, remove_created
+from maml_rl.analysis.compare import write_comparison
+from maml_rl.runs.resources import check_output_folder, remove_created
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from maml_rl.cli import ArgumentParser, error_line
 from maml_rl.config import ConfigError
-from maml_rl.resources import FolderError, check_output_folder
-from maml_rl.runlog import MetricsError
-from maml_rl.ray_shards import ClusterError
-from maml_rl.sweep import check_policies, check_seeds, evaluate, plan, run_sweep
+from maml_rl.runs.resources import FolderError, check_output_folder
+from maml_rl.runs.log import MetricsError
+from maml_rl.scale.ray_shards import ClusterError
+from maml_rl.scale.sweep import check_policies, check_seeds, evaluate, plan, run_sweep
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from maml_rl.cli import ArgumentParser, add_threads_flag, check_threads, error_line
 from maml_rl.config import ConfigError, load_config, seed_range
-from maml_rl.evaluation import RESULTS, SUMMARY, RunError, evaluate, load_run, save_results
-from maml_rl.preflight import check_config
-from maml_rl.resources import FolderError, check_output_folder
-from maml_rl.runfolder import RUNS, latest_run
-from maml_rl.runlog import CONFIG
-from maml_rl.signals import exit_status, stop_signals_as_exceptions
+from maml_rl.analysis.evaluation import RESULTS, SUMMARY, RunError, evaluate, load_run, save_results
+from maml_rl.runs.preflight import check_config
+from maml_rl.runs.resources import FolderError, check_output_folder
+from maml_rl.runs.folder import RUNS, latest_run
+from maml_rl.runs.log import CONFIG
+from maml_rl.runs.signals import exit_status, stop_signals_as_exceptions
 
 WRITE_FAILED = 4
 
@@ -71,7 +71,7 @@ def check_args(args: argparse.Namespace) -> Path:
         raise RunError(f"{run}: no {CONFIG}; is this a run folder written by train.py?")
     config = load_config(run / CONFIG).replace(device=args.device, meta_batch_size=args.meta_batch_size)
     if args.record_video:
-        from maml_rl.video import RenderingUnavailable, check_format
+        from maml_rl.analysis.video import RenderingUnavailable, check_format
 
         try:
             check_format(args.video_format)  # fails now, not after the evaluation, when the clips cannot be written
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 save_results(result, run)
                 if args.record_video:
-                    from maml_rl.video import RenderingUnavailable, record_videos
+                    from maml_rl.analysis.video import RenderingUnavailable, record_videos
 
                     try:
                         paths = record_videos(experiment, run / "videos", args.video_tasks, seed, args.video_format)

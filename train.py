@@ -13,14 +13,14 @@ from pathlib import Path
 
 from maml_rl.cli import ArgumentParser, add_threads_flag, check_threads, error_line
 from maml_rl.config import Config, ConfigError, config_help, load_config, with_overrides
-from maml_rl.preflight import check_config
-from maml_rl.resources import FolderError, check_output_folder
-from maml_rl.runfolder import config_differences, default_run_folder, resume_command
-from maml_rl.runlog import CHECKPOINT, CONFIG, MetricsError, RunWriteError
-from maml_rl.signals import exit_status, stop_signals_as_exceptions
-from maml_rl.supervise import as_child, is_child, run_watched
-from maml_rl.ray_shards import ClusterError
-from maml_rl.trainer import RaySettings, RunFolderError, TrainingDiverged, check_resumable, train
+from maml_rl.runs.preflight import check_config
+from maml_rl.runs.resources import FolderError, check_output_folder
+from maml_rl.runs.folder import config_differences, default_run_folder, resume_command
+from maml_rl.runs.log import CHECKPOINT, CONFIG, MetricsError, RunWriteError
+from maml_rl.runs.signals import exit_status, stop_signals_as_exceptions
+from maml_rl.scale.supervise import as_child, is_child, run_watched
+from maml_rl.scale.ray_shards import ClusterError
+from maml_rl.runs.trainer import RaySettings, RunFolderError, TrainingDiverged, check_resumable, train
 
 LOCAL_RAY = "local"
 """--ray without an address: start a Ray instance on this machine."""
