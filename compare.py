@@ -10,8 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from maml_rl.cli import ArgumentParser, error_line
 from maml_rl.analysis.compare import write_comparison
+from maml_rl.cli import ArgumentParser
+from maml_rl.exits import BAD_INPUT, OK, WRITE_FAILED, error_line
 from maml_rl.runs.resources import check_output_folder, remove_created
 
 
@@ -28,13 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # ConfigError, FolderError and MetricsError are ValueErrors
         remove_created(args.output_folder, created)  # a bad run folder leaves no empty output folder behind
         print(error_line(e), file=sys.stderr)
-        return 2
+        return BAD_INPUT
     except OSError as e:
         print(error_line(f"cannot write into {args.output_folder} ({e.strerror or e})"), file=sys.stderr)
-        return 4
+        return WRITE_FAILED
     print(comparison.to_markdown())
     print(f"wrote {args.output_folder}/comparison.md, comparison.json and figures", file=sys.stderr)
-    return 0
+    return OK
 
 
 if __name__ == "__main__":

@@ -7,17 +7,22 @@
 
 from __future__ import annotations
 
+from maml_rl.process import prepare_process
+
+prepare_process()  # before torch is imported (see maml_rl.process)
+
 import argparse
 import shlex
 import sys
 from pathlib import Path
 
-from maml_rl.cli import ArgumentParser, error_line
+from maml_rl.cli import ArgumentParser
 from maml_rl.config import ConfigError
-from maml_rl.runs.resources import FolderError, check_output_folder
+from maml_rl.exits import BAD_INPUT, FAILED, INTERRUPTED, OK, error_line
 from maml_rl.runs.log import MetricsError
-from maml_rl.scale.ray_shards import ClusterError
-from maml_rl.scale.sweep import check_policies, check_seeds, evaluate, plan, run_sweep
+from maml_rl.runs.resources import FolderError, check_output_folder
+from maml_rl.scale.ray_session import ClusterError
+from maml_rl.scale.sweep import check_policies, check_seeds, evaluate_runs, plan, run_sweep
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,18 +57,18 @@ def main(argv: list[str] | None = None) -> int:
         failed = run_sweep(runs, args.output_folder, args.threads_per_run, args.address)
     except (ConfigError, FolderError, MetricsError, ClusterError) as e:
         print(error_line(e), file=sys.stderr)
-        return 2
+        return BAD_INPUT
     except KeyboardInterrupt:
-        print(f"\ninterrupted: run the same command again to continue the sweep", file=sys.stderr)
-        return 130
+        print("\ninterrupted: run the same command again to continue the sweep", file=sys.stderr)
+        return INTERRUPTED
     if failed:
         print(error_line(f"{len(failed)} run(s) failed: {', '.join(failed)}; see their trial logs under "
                          f"{args.output_folder}/_tune, then run the same command again"), file=sys.stderr)
-        return 1
+        return FAILED
     print(f"done: {len(runs)} runs in {args.output_folder}", file=sys.stderr)
     if args.evaluate:
-        return evaluate(runs, args.output_folder, args.threads_per_run, shlex.split(args.test_args))
-    return 0
+        return evaluate_runs(runs, args.output_folder, args.threads_per_run, shlex.split(args.test_args))
+    return OK
 
 
 if __name__ == "__main__":

@@ -7,20 +7,24 @@
 
 from __future__ import annotations
 
+from maml_rl.process import prepare_process
+
+prepare_process()  # before torch is imported (see maml_rl.process)
+
 import argparse
 import sys
 from pathlib import Path
 
-from maml_rl.cli import ArgumentParser, add_threads_flag, check_threads, error_line
+from maml_rl.analysis.evaluation import RESULTS, SUMMARY, evaluate, save_results
+from maml_rl.cli import ArgumentParser, add_threads_flag
 from maml_rl.config import ConfigError, load_config, seed_range
-from maml_rl.analysis.evaluation import RESULTS, SUMMARY, RunError, evaluate, load_run, save_results
+from maml_rl.exits import BAD_INPUT, OK, WRITE_FAILED, error_line
+from maml_rl.runs.folder import RUNS, RunFolderError, latest_run, load_run
+from maml_rl.runs.log import CONFIG
 from maml_rl.runs.preflight import check_config
 from maml_rl.runs.resources import FolderError, check_output_folder
-from maml_rl.runs.folder import RUNS, latest_run
-from maml_rl.runs.log import CONFIG
 from maml_rl.runs.signals import exit_status, stop_signals_as_exceptions
-
-WRITE_FAILED = 4
+from maml_rl.threads import check_threads
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -68,7 +72,7 @@ def check_args(args: argparse.Namespace) -> Path:
         print(f"evaluating {run} (the most recently modified run under {RUNS}/; pass --run DIR for another)",
               file=sys.stderr)
     if not (run / CONFIG).is_file():
-        raise RunError(f"{run}: no {CONFIG}; is this a run folder written by train.py?")
+        raise RunFolderError(f"{run}: no {CONFIG}; is this a run folder written by train.py?")
     config = load_config(run / CONFIG).replace(device=args.device, meta_batch_size=args.meta_batch_size)
     if args.record_video:
         from maml_rl.analysis.video import RenderingUnavailable, check_format
@@ -89,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             threads = check_threads(args.threads)
             run = check_args(args)
-            experiment = load_run(run, device=args.device, meta_batch_size=args.meta_batch_size)
-            experiment.learner_threads = threads or experiment.learner_threads
+            experiment = load_run(run, device=args.device, threads=threads, meta_batch_size=args.meta_batch_size)
             seed = experiment.config.seed if args.seed is None else args.seed
             result = evaluate(experiment, args.num_batches, seed, args.adapt_steps, progress=not args.no_progress)
             try:
@@ -107,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(error_line(f"cannot write into {run} ({e.strerror or e}); free some space and run test.py again"),
                       file=sys.stderr)
                 return WRITE_FAILED
-        except (ConfigError, FolderError, RunError) as e:
+        except (ConfigError, FolderError, RunFolderError) as e:
             print(error_line(e), file=sys.stderr)
-            return 2
+            return BAD_INPUT
         except KeyboardInterrupt as interrupt:
             print("\ninterrupted: the evaluation is incomplete and nothing more was written", file=sys.stderr)
             return exit_status(interrupt)
@@ -118,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         label = "before adaptation" if row["adapt_steps"] == 0 else f"after {row['adapt_steps']} step(s)"
         print(f"  {label:18s} {row['mean']:10.3f} ± {row['ci95']:.3f}")
     print(f"wrote {run / RESULTS} and {run / SUMMARY}")
-    return 0
+    return OK
 
 
 if __name__ == "__main__":

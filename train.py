@@ -7,25 +7,43 @@
 
 from __future__ import annotations
 
+from maml_rl.process import prepare_process
+
+prepare_process()  # before torch is imported (see maml_rl.process)
+
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from maml_rl.cli import ArgumentParser, add_threads_flag, check_threads, error_line
+from maml_rl.cli import ArgumentParser, add_threads_flag
 from maml_rl.config import Config, ConfigError, config_help, load_config, with_overrides
+from maml_rl.exits import BAD_INPUT, DIVERGED, OK, WRITE_FAILED, error_line
+from maml_rl.policies.registry import policy_types
+from maml_rl.process import usable_cores
+from maml_rl.runs.folder import (RunFolderError, check_resumable, config_differences, default_run_folder,
+                                 resume_command)
+from maml_rl.runs.log import CHECKPOINT, CONFIG, MetricsError, RunWriteError
 from maml_rl.runs.preflight import check_config
 from maml_rl.runs.resources import FolderError, check_output_folder
-from maml_rl.runs.folder import config_differences, default_run_folder, resume_command
-from maml_rl.runs.log import CHECKPOINT, CONFIG, MetricsError, RunWriteError
 from maml_rl.runs.signals import exit_status, stop_signals_as_exceptions
+from maml_rl.runs.trainer import TrainingDiverged, train
+from maml_rl.scale.ray_session import ClusterError, ray_session
+from maml_rl.scale.ray_shards import RayShards
 from maml_rl.scale.supervise import as_child, is_child, run_watched
-from maml_rl.scale.ray_shards import ClusterError
-from maml_rl.runs.trainer import RaySettings, RunFolderError, TrainingDiverged, check_resumable, train
+from maml_rl.threads import check_threads
 
 LOCAL_RAY = "local"
 """--ray without an address: start a Ray instance on this machine."""
-WRITE_FAILED = 4
-"""Exit status when a file of the run folder could not be written (a full disk, a quota)."""
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """``--ray [ADDRESS] --shards N``: where the shards run (``None``: a local Ray instance started for the run)
+    and how many (``None``: one per node)."""
+
+    address: str | None = None
+    shards: int | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,7 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", type=Path, help="YAML experiment config (required unless --resume with --output-folder)")
-    parser.add_argument("--policy", choices=["mlp", "rnn"], help="override the config's policy type")
+    parser.add_argument("--policy", choices=policy_types(),
+                        help="override the config's policy type (policy.type; another cell: --set policy.cell=lstm)")
     parser.add_argument("--output-folder", type=Path,
                         help="run folder (default: runs/<config name>-<policy>-seed<seed>)")
     parser.add_argument("--seed", type=int, help="override the config's seed")
@@ -134,19 +153,24 @@ def main(argv: list[str] | None = None) -> int:
                 return run_watched([sys.executable, str(Path(__file__).resolve()), *(sys.argv[1:] if argv is None else argv)],
                                    lambda status: lost_cluster_line(status, folder, args.config, script))
             print(f"run folder: {folder}", file=sys.stderr)
-            train(config, folder, resume=args.resume, progress=not args.no_progress, threads=threads, ray=ray)
+            if ray is None:
+                train(config, folder, resume=args.resume, progress=not args.no_progress, threads=threads)
+            else:
+                with ray_session(ray.address, usable_cores()):
+                    train(config, folder, resume=args.resume, progress=not args.no_progress, threads=threads,
+                          shards=lambda experiment: RayShards(config, experiment.policy.state_dict(), ray.shards))
         except (ConfigError, FolderError, RunFolderError, MetricsError) as e:
             print(error_line(e), file=sys.stderr)
-            return 2
+            return BAD_INPUT
         except ClusterError as e:
             saved = (f"{folder} holds every meta-batch completed so far; continue with: "
                      f"{resume_command(folder, args.config, script)}" if (folder / CHECKPOINT).exists()
                      else "no meta-batch was completed")
             print(error_line(f"{e}; {saved}"), file=sys.stderr)
-            return 2
+            return BAD_INPUT
         except TrainingDiverged as e:
             print(error_line(e), file=sys.stderr)
-            return 3
+            return DIVERGED
         except RunWriteError as e:
             print(error_line(f"{e}; free some space, then continue with: {resume_command(folder, args.config, script)}"),
                   file=sys.stderr)
@@ -161,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr)
             return exit_status(interrupt)
     print(f"done: {folder} (test it with: python test.py --run {folder})", file=sys.stderr)
-    return 0
+    return OK
 
 
 if __name__ == "__main__":

@@ -1,20 +1,19 @@
 """bio-maml-rl: biologically inspired meta-reinforcement learning.
 
-Two systems live here:
+Two systems live here. The MAML-TRPO core, in layers (each imports only the layers below it):
 
-* the MAML-TRPO core (:mod:`maml_rl.metalearner`, :mod:`maml_rl.sampler`, :mod:`maml_rl.policies`,
-  :mod:`maml_rl.envs`), and
-* the learning-rules lab (:mod:`maml_rl.rules`).
+* :mod:`maml_rl.analysis`: evaluation on fresh tasks, comparisons of runs, videos;
+* :mod:`maml_rl.scale`: Ray shards, the Ray session, sweeps;
+* :mod:`maml_rl.runs`: the trainer loop and the run folder (log, checkpoint, pre-flight checks, signals);
+* the algorithm: :mod:`maml_rl.experiment` (one meta-batch), :mod:`maml_rl.metabatch` (task slices),
+  :mod:`maml_rl.trpo` (the outer step), :mod:`maml_rl.metalearner` (inner loop and per-task terms),
+  :mod:`maml_rl.sampler`, :mod:`maml_rl.baseline`, :mod:`maml_rl.episodes`, :mod:`maml_rl.optim`,
+  :mod:`maml_rl.threads`, :mod:`maml_rl.config`;
+* :mod:`maml_rl.policies` and :mod:`maml_rl.envs`;
+* leaves: :mod:`maml_rl.seeding`, :mod:`maml_rl.process`, :mod:`maml_rl.exits`.
+
+And the learning-rules lab, :mod:`maml_rl.rules`. Importing the package sets nothing process-wide; the entry
+points call :func:`maml_rl.process.prepare_process`.
 """
-
-import os
-
-# torch's OpenMP threads busy-wait between parallel regions by default. When another process holds one of a
-# small machine's cores, that spinning stalls every parallel region (measured: a 2D-navigation meta-batch took
-# 5.7 s with 2 threads instead of 0.14 s with 1). Passive waiting removes the stall. It only takes effect if
-# set before torch is first imported, hence here; an explicit OMP_WAIT_POLICY in the environment wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# Scale-out on Ray: no usage statistics leave the machine unless the user asks for them.
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 __version__ = "0.1.0"

@@ -16,13 +16,13 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
-from maml_rl.envs import ENV_ENTRY_POINTS
+from maml_rl.envs.registry import task_families, task_family_problem
 from maml_rl.envs.task_batch import BACKENDS
 from maml_rl.policies.base import NONLINEARITIES
 from maml_rl.policies.inputs import INPUT_NAMES, check_input_names
+from maml_rl.policies.registry import policy_type_problem
 from maml_rl.policies.rnn import CELLS
 
-POLICY_TYPES = ("mlp", "rnn")
 INNER_PARAMS = ("all", "readout")
 DEVICES = ("cpu", "cuda")
 
@@ -76,6 +76,11 @@ def hidden_sizes_check(x: tuple[int, ...]) -> str | None:
     return None if len(x) >= 1 and all(v > 0 for v in x) else "must be a non-empty list of positive integers"
 
 
+def task_family(x: str) -> str | None:
+    problem = task_family_problem(x)
+    return None if problem is None else f"{problem}; task families: {', '.join(task_families())}"
+
+
 def optional_positive(x: float | None) -> str | None:
     return None if x is None or x > 0 else "must be > 0 (or null for none)"
 
@@ -84,7 +89,8 @@ def optional_positive(x: float | None) -> str | None:
 class PolicyConfig:
     """The ``policy:`` section."""
 
-    type: str = _opt("mlp", "policy type: mlp (Gaussian MLP) or rnn (frozen-recurrence RNN cells)", one_of(POLICY_TYPES))
+    type: str = _opt("mlp", "policy type: mlp (Gaussian MLP), rnn (frozen-recurrence RNN cells), or one registered "
+                            "with maml_rl.policies.register_policy", policy_type_problem)
     hidden_sizes: tuple[int, ...] = _opt(None, "sizes of the hidden layers", hidden_sizes_check, default_factory=lambda: (64, 64))
     nonlinearity: str = _opt("tanh", "MLP hidden nonlinearity", one_of(sorted(NONLINEARITIES)))
     cell: str = _opt("rnn", "recurrent cell of the rnn policy: rnn (Elman, tanh), gru or lstm", one_of(sorted(CELLS)))
@@ -116,7 +122,8 @@ class SamplerConfig:
 class Config:
     """Everything a meta-training run needs; defaults are pytorch-maml-rl's HalfCheetahDir values."""
 
-    env_name: str = _opt("HalfCheetahDir-v0", "registered task environment", one_of(sorted(ENV_ENTRY_POINTS)))
+    env_name: str = _opt("HalfCheetahDir-v0", "registered task family (gymnasium id, or module:id to import it first)",
+                         task_family)
     env_kwargs: dict = _opt(None, "keyword arguments for gymnasium.make", default_factory=dict)
     seed: int = _opt(1, "seed of every random draw (tasks, resets, action noise, initial weights)", seed_range)
     gamma: float = _opt(0.99, "discount factor", unit_interval)
@@ -143,11 +150,6 @@ class Config:
            "search direction) before training stops", positive)
     policy: PolicyConfig = _opt(None, "policy section", default_factory=PolicyConfig)
     sampler: SamplerConfig = _opt(None, "sampler section", default_factory=SamplerConfig)
-
-    @property
-    def env_steps_per_batch(self) -> int:
-        """Upper bound on environment steps per meta-batch (train + valid episodes at full length)."""
-        return 2 * self.meta_batch_size * self.fast_batch_size * self.horizon
 
     def replace(self, **changes: Any) -> "Config":
         """A copy with ``changes`` (same spellings as the fields; ``policy_type`` sets ``policy.type``), validated."""
@@ -195,6 +197,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             data = yaml.safe_load(f)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {e.start} is {e.object[e.start:e.start + 1]!r}); "
+                          "a config is a YAML text file") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
     except yaml.YAMLError as e:

@@ -59,28 +59,16 @@ class Episodes:
                 )
         return self
 
-    def statistics(self, normalization_scale: float | None = None) -> dict[str, float]:
-        """Per-batch diagnostics: mean episode length, the fraction of episodes that terminated (fell) before
-        the horizon, the mean of each reward term per valid step (``reward_<term>``) and, given the policy's
-        ``normalization_scale``, the fraction of action components clipped to it (``action_saturation``) and
-        the mean |action| / scale (``action_magnitude``: 1 is the action bound, 0.1 a tenth of it)."""
-        valid = self.mask.sum().clamp_min(1.0)
-        stats = {"episode_length": self.lengths.mean().item()}
-        if self.terminated is not None:
-            stats["terminated_fraction"] = self.terminated.float().mean().item()
-        if normalization_scale is not None:
-            clipped = (self.actions.abs() > normalization_scale).float().mean(-1)
-            stats["action_saturation"] = ((clipped * self.mask).sum() / valid).item()
-            magnitude = (self.actions.abs() / normalization_scale).mean(-1)
-            stats["action_magnitude"] = ((magnitude * self.mask).sum() / valid).item()
-        for name, term in self.reward_terms.items():
-            stats[f"reward_{name}"] = ((term * self.mask).sum() / valid).item()
-        return stats
-
     def task_sums(self, normalization_scale: float | None = None) -> dict[str, tuple[Tensor, Tensor]]:
-        """The per-task numerators and denominators of :meth:`statistics` and of the mean return, in float64:
-        name → (sums ``(tasks,)``, counts ``(tasks,)``). Summed over any split of the tasks, they give the
-        batch's means (:func:`combine_sums`), so a sharded meta-batch reports what one process would."""
+        """The per-batch diagnostics as per-task numerators and denominators, in float64: name → (sums
+        ``(tasks,)``, counts ``(tasks,)``). Summed over any split of the tasks, they give the batch's means
+        (:func:`combine_sums`), so a sharded meta-batch reports what one process would.
+
+        The diagnostics: the mean return, the mean episode length, the fraction of episodes that terminated
+        (fell) before the horizon, the mean of each reward term per valid step (``reward_<term>``) and, given the
+        policy's ``normalization_scale``, the fraction of action components clipped to it
+        (``action_saturation``) and the mean |action| / scale (``action_magnitude``: 1 is the action bound, 0.1
+        a tenth of it)."""
         f64 = torch.float64
         steps = self.mask.to(f64).sum((1, 2))
         episodes = torch.full_like(steps, float(self.num_episodes))

@@ -1,30 +1,34 @@
-"""A contiguous slice of a meta-batch's tasks: sampled, adapted and turned into the TRPO step's per-task terms
+"""A meta-batch's tasks in slices: each slice sampled, adapted and turned into the outer step's per-task terms
 in one process.
 
-The in-process run holds one slice of every task; a Ray shard (:mod:`maml_rl.scale.ray_shards`) holds one of these
-for its slice. Everything random comes from streams keyed by (seed, stream, batch, task index), so a task's
-numbers do not depend on which slice it is in. Only θ, θ-sized vectors and scalars (and per-task sums for the
-metrics) leave a slice; its episodes never do.
+The default run holds one slice of every task (:class:`LocalSlices`); a Ray shard
+(:mod:`maml_rl.scale.ray_shards`) holds one :class:`TaskSlice` for its slice. Everything random comes from
+streams keyed by (seed, stream, batch, task index) (:mod:`maml_rl.seeding`), so a task's numbers do not depend
+on which slice it is in. Only θ, θ-sized vectors and scalars (and per-task sums for the metrics) leave a slice;
+its episodes never do.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
 from maml_rl.baseline import compute_advantages
-from maml_rl.episodes import Episodes
-from maml_rl.metalearner import MAMLTRPO, EpisodeTerms
+from maml_rl.config import Config
+from maml_rl.episodes import Episodes, combine_sums
+from maml_rl.metalearner import EpisodeTerms, MetaLearner
 from maml_rl.optim import unflatten
-from maml_rl.policies import Policy
+from maml_rl.policies.base import Policy
 from maml_rl.sampler import Sampler
+from maml_rl.seeding import TRAIN_STREAM, batch_rng, task_rngs
+from maml_rl.threads import torch_threads
 
 NONFINITE_ORDER = ("train observations", "train rewards", "adapted", "valid observations", "valid rewards")
-"""The checks of a meta-batch in the order they run; a sharded batch reports the earliest that failed."""
+"""The checks of a meta-batch in the order they run; a sliced batch reports the earliest that failed."""
 
 
 @dataclass
@@ -51,16 +55,16 @@ def first_nonfinite(**tensors: Tensor) -> str | None:
 
 class TaskSlice:
     """Tasks ``tasks`` of every meta-batch: sampling, advantages, inner-loop adaptation and the per-task terms
-    of the TRPO step (a :class:`~maml_rl.metalearner.MetaBatchTerms` once :meth:`prepare` has run).
+    of the outer step (a :class:`~maml_rl.metalearner.MetaBatchTerms` once :meth:`prepare` has run).
 
     Args:
         sampler, policy, learner: this process's own (the policy's θ is written by :meth:`prepare`).
         config: the run's config (seed, batch sizes, γ, λ, …).
         tasks: the task indices of this slice, within ``range(config.meta_batch_size)``.
-        learner_threads: torch threads of the adaptation and the TRPO terms.
+        learner_threads: torch threads of the adaptation and the outer step's terms.
     """
 
-    def __init__(self, sampler: Sampler, policy: Policy, learner: MAMLTRPO, config: Any, tasks: range,
+    def __init__(self, sampler: Sampler, policy: Policy, learner: MetaLearner, config: Config, tasks: range,
                  learner_threads: int = 1) -> None:
         self.sampler, self.policy, self.learner, self.config = sampler, policy, learner, config
         self.tasks, self.learner_threads = tasks, learner_threads
@@ -69,11 +73,9 @@ class TaskSlice:
     def prepare(self, batch: int, theta: Tensor | None = None) -> SliceReport:
         """Samples the slice's train episodes at θ, adapts, samples the valid episodes at θ'; returns the
         metrics' sums. ``theta`` (flat) is written into the policy first unless ``None`` (already there)."""
-        from maml_rl.runs.trainer import TRAIN_STREAM, batch_rng, task_rngs, torch_threads
-
         cfg, policy, sampler = self.config, self.policy, self.sampler
         if theta is not None:
-            self.learner.write_params(unflatten(theta.to(self.config.device), policy.meta_params()))
+            self.learner.write_params(unflatten(theta.to(cfg.device), policy.meta_params()))
         self._terms = None
         clock = [time.perf_counter()]
 
@@ -108,7 +110,7 @@ class TaskSlice:
         if report.nonfinite is None:
             with torch_threads(self.learner_threads):
                 compute_advantages(valid, cfg.gamma, cfg.gae_lambda)
-            self._terms = EpisodeTerms(self.learner, train, valid, adaptation, cfg.meta_batch_size)
+            self._terms = self.learner.terms(train, valid, adaptation, cfg.meta_batch_size)
         times["time_advantages_after"] = lap()
         return report
 
@@ -118,20 +120,14 @@ class TaskSlice:
         return self._terms
 
     def gradient(self) -> tuple[float, Tensor]:
-        from maml_rl.runs.trainer import torch_threads
-
         with torch_threads(self.learner_threads):
             return self._prepared().gradient()
 
     def fisher_product(self, vector: Tensor) -> Tensor:
-        from maml_rl.runs.trainer import torch_threads
-
         with torch_threads(self.learner_threads):
             return self._prepared().fisher_product(vector)
 
     def losses(self, theta: Tensor) -> tuple[float, float]:
-        from maml_rl.runs.trainer import torch_threads
-
         with torch_threads(self.learner_threads):
             return self._prepared().losses(theta)
 
@@ -140,12 +136,33 @@ class TaskSlice:
         self.sampler.close()
 
 
-class InProcessShards:
-    """The meta-batch's slices, all in this process (one slice of every task: the default run).
+class Slices(Protocol):
+    """Where a meta-batch's tasks are sampled and adapted: :class:`LocalSlices` or
+    :class:`maml_rl.scale.ray_shards.RayShards`. After :meth:`prepare`, a
+    :class:`~maml_rl.metalearner.MetaBatchTerms` of the whole meta-batch (its slices' sums, in slice order)."""
 
-    The same methods as :class:`maml_rl.scale.ray_shards.RayShards`; the sums over slices of one slice are that
-    slice's numbers unchanged, so the default path's arithmetic is exactly a single process's.
+    shares_policy: bool
+    """Whether the slices use the driver's own policy object (then :meth:`prepare` needs no θ)."""
+
+    def prepare(self, batch: int, theta: Tensor | None = None) -> list[SliceReport]: ...
+
+    def gradient(self) -> tuple[float, Tensor]: ...
+
+    def fisher_product(self, vector: Tensor) -> Tensor: ...
+
+    def losses(self, theta: Tensor) -> tuple[float, float]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalSlices:
+    """The meta-batch's slices, all in this process (the default run: one slice of every task).
+
+    The sums over slices of one slice are that slice's numbers unchanged, so the default path's arithmetic is
+    exactly a single process's.
     """
+
+    shares_policy = True
 
     def __init__(self, slices: list[TaskSlice]) -> None:
         self.slices = slices
@@ -188,8 +205,6 @@ def combine_reports(reports: list[SliceReport]) -> dict[str, Any]:
     """The meta-batch's row from its slices' reports: returns and diagnostics before/after adaptation (means
     over every task, weighted as one process weighs them), environment steps, the earliest non-finite check
     that failed and the phase times of the slowest slice."""
-    from maml_rl.episodes import combine_sums
-
     bad = [r.nonfinite for r in reports if r.nonfinite is not None]
     row: dict[str, Any] = {}
     before = combine_sums([r.before for r in reports])

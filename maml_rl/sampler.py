@@ -1,12 +1,15 @@
 """Lockstep rollouts: every task × episode slot advanced together, one policy forward per time step.
 
 Each task runs with its own parameters (a leading task axis on parameters and observations); the sampler
-owns the recurrent hidden state and starts it afresh at each episode's first step.
+owns the recurrent hidden state and starts it afresh at each episode's first step. This is the one rollout
+loop: training, evaluation and videos all sample through :meth:`Sampler.sample` (a video renders frames
+from its ``on_step`` observer), so they share the policy's inputs, its action noise and the action mapping.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -70,12 +73,16 @@ class Sampler:
         params: Params,
         tasks: Sequence[Task],
         rngs: Sequence[np.random.Generator] | np.random.Generator,
+        on_step: Callable[[TaskBatch, np.ndarray], None] | None = None,
     ) -> Episodes:
         """Rolls out ``episodes_per_task`` episodes of each task with that task's ``params`` (task axis first).
 
         ``rngs`` holds one generator per task: task i's reset seeds and action noise come from ``rngs[i]`` alone,
         so a task's episodes do not depend on which other tasks are sampled with it (or where). One generator
         instead is split into one per task with ``Generator.spawn``. Equal generators give equal episodes.
+
+        ``on_step(task_batch, stepped)``, if given, is called after the reset (every slot) and after each step
+        with the slots that took it (slot k: task ``k // episodes_per_task``): an observer, e.g. a renderer.
         """
         num_tasks, per_task = len(tasks), self.episodes_per_task
         if isinstance(rngs, np.random.Generator):
@@ -108,6 +115,8 @@ class Sampler:
 
         obs = envs.reset(slot_tasks, seeds)
         active = np.ones(len(slot_tasks), dtype=bool)
+        if on_step is not None:
+            on_step(envs, active.copy())
         hidden = policy.initial_hidden(num_tasks, per_task)
         for t in range(steps):
             obs_t = torch.from_numpy(obs).to(device=device, dtype=torch.float32).view(num_tasks, per_task, obs_dim)
@@ -124,6 +133,8 @@ class Sampler:
             log_probs[:, t] = gaussian_log_prob(action, mean, log_std)
             mask[:, t] = active_t.float()
             obs, reward, terminated = envs.step(env_action.reshape(-1, act_dim).double().cpu().numpy(), active)
+            if on_step is not None:
+                on_step(envs, active.copy())
             rewards[:, t] = torch.from_numpy(reward).to(device=device, dtype=torch.float32).view(num_tasks, per_task)
             for name, value in envs.last_reward_terms.items():
                 if name not in terms:

@@ -37,3 +37,34 @@ def synthetic_episodes(policy, tasks: int = 3, steps: int = 6, episodes: int = 4
     actions = actions * mask.unsqueeze(-1)
     episodes_ = Episodes(obs, actions, rewards, mask, log_probs * mask).validate()
     return compute_advantages(episodes_, gamma=0.9, gae_lambda=0.95)
+
+
+def learner_config(**values):
+    """A config with the given (hyphen- or underscore-keyed) inner-loop and TRPO values, validated."""
+    from maml_rl.config import from_dict
+
+    return from_dict({key.replace("_", "-"): value for key, value in values.items()})
+
+
+def trpo_update(learner, train: Episodes, valid: Episodes, adaptation=None) -> dict:
+    """One outer step on these episodes, as a meta-batch takes it: the terms of every task, :func:`trpo_step`,
+    and the accepted parameters written into the policy; returns the step's metrics."""
+    from maml_rl.optim import flatten, unflatten
+    from maml_rl.trpo import trpo_step
+
+    adaptation = learner.adapt(train) if adaptation is None else adaptation
+    terms = learner.terms(train, valid, adaptation, train.num_tasks)
+    theta = flatten(learner.policy.meta_params()).detach()
+    metrics, accepted = trpo_step(terms, theta, learner.config)
+    if accepted is not None:
+        learner.write_params(unflatten(accepted, learner.policy.meta_params()))
+    return metrics
+
+
+def autograd_fisher_product(kl: torch.Tensor, theta: dict) -> "callable":
+    """v ↦ ∇²_θ KL v by double backward through the whole (second-order) adaptation: the plain reference
+    that the learner's Jᵀ F J product is checked against."""
+    from maml_rl.optim import flatten
+
+    grad_kl = flatten(torch.autograd.grad(kl, list(theta.values()), create_graph=True))
+    return lambda v: flatten(torch.autograd.grad(grad_kl.dot(v), list(theta.values()), retain_graph=True))

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from maml_rl.envs.batched_mujoco import AntTaskBatch, HalfCheetahTaskBatch, make_mujoco_batch
+from maml_rl.envs.batched_mujoco import AntTaskBatch, HalfCheetahTaskBatch
 from maml_rl.envs.task_batch import GymnasiumTaskBatch, make_task_batch
+from maml_rl.episodes import combine_sums
 from maml_rl.policies import GaussianMLPPolicy
 from maml_rl.sampler import Sampler
 
@@ -48,7 +49,7 @@ def _compare_episode(reference, batched, tasks, seeds, steps, rng, inactive=()):
 def test_batched_step_equals_gymnasium(env_id):
     n = 6
     reference = GymnasiumTaskBatch(env_id, n)
-    batched = make_mujoco_batch(env_id, n)
+    batched = make_task_batch(env_id, n, "batched")
     rng = np.random.default_rng(0)
     try:
         tasks = reference.family.sample_tasks(n, rng)
@@ -90,7 +91,7 @@ def test_auto_backend_picks_the_batched_physics():
 
 
 def test_reset_rejects_malformed_tasks():
-    batch = make_mujoco_batch("AntDir-v0", 2)
+    batch = make_task_batch("AntDir-v0", 2, "batched")
     with pytest.raises(ValueError, match="direction"):
         batch.reset([{"direction": 1.0}, {"direction": 0.3}], [0, 1])
     with pytest.raises(ValueError, match="seeds"):
@@ -106,7 +107,7 @@ def test_episode_statistics_of_falling_ants():
     rng = np.random.default_rng(4)
     episodes = sampler.sample(policy, policy.task_params(2), sampler.sample_tasks(2, rng), rng)
     sampler.close()
-    stats = episodes.statistics(normalization_scale=10.0)
+    stats = combine_sums([episodes.task_sums(normalization_scale=10.0)])
     fell = episodes.lengths < 40
     assert fell.any() and torch.equal(episodes.terminated, fell)  # no fall lands exactly on the last step here
     assert stats["terminated_fraction"] == pytest.approx(fell.float().mean().item())

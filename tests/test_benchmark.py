@@ -21,6 +21,6 @@ def test_benchmark_prints_valid_json_on_a_tiny_setting(capsys):
 
 
 def test_benchmark_rejects_a_task_without_mujoco():
-    done = subprocess.run([sys.executable, "-m", "maml_rl.benchmarks.throughput", "--config", str(REPO / "configs/2d-navigation.yaml"),
+    done = subprocess.run([sys.executable, "-m", "maml_rl.benchmarks", "throughput", "--config", str(REPO / "configs/2d-navigation.yaml"),
                            "--batches", "1", "--json"], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert done.returncode == 2 and "not a MuJoCo task" in done.stderr and "Traceback" not in done.stderr

@@ -9,7 +9,8 @@ import pytest
 from scipy import stats
 
 from conftest import REPO
-from maml_rl.analysis.compare import Comparison, Run, group_runs, hedges_g, plot_diagnostics, plot_within_episode, welch
+from maml_rl.analysis.compare import Comparison, RunRecord, group_runs, plot_diagnostics, plot_within_episode
+from maml_rl.analysis.statistics import hedges_g, welch
 from test_scripts import evaluate_main, tiny_config, train_main
 
 compare_main = runpy.run_path(str(REPO / "compare.py"))["main"]
@@ -28,7 +29,7 @@ def test_welch_and_hedges_g_match_hand_and_scipy():
 
 def test_groups_pool_seeds_and_split_on_config_differences(tmp_path):
     def fake(name, seed, policy, fast_lr=0.1):
-        run = Run(tmp_path / name, {"seed": seed, "fast-lr": fast_lr, "policy": {"type": policy}}, [], None)
+        run = RunRecord(tmp_path / name, {"seed": seed, "fast-lr": fast_lr, "policy": {"type": policy}}, [], None)
         return run
 
     runs = [fake("a", 1, "mlp"), fake("b", 2, "mlp"), fake("c", 1, "rnn"), fake("d", 2, "rnn"), fake("e", 1, "rnn", 0.0)]
@@ -39,7 +40,7 @@ def test_groups_pool_seeds_and_split_on_config_differences(tmp_path):
 
 def test_groups_are_named_after_their_run_folders_without_the_seed(tmp_path):
     def fake(name, policy):
-        return Run(tmp_path / name, {"seed": int(name[-1]), "policy": {"type": policy}}, [], None)
+        return RunRecord(tmp_path / name, {"seed": int(name[-1]), "policy": {"type": policy}}, [], None)
 
     runs = [fake("nav-mlp-seed1", "mlp"), fake("nav-mlp-seed2", "mlp"), fake("nav-rnn-seed1", "rnn")]
     assert {k: len(v) for k, v in group_runs(runs).items()} == {"nav-mlp": 2, "nav-rnn": 1}
@@ -54,19 +55,19 @@ def test_within_episode_lines_are_the_mean_reward_per_step_over_tasks_and_seeds(
     for seed in (1, 2):
         rewards = rng.normal(size=(4, 2, 6))
         rewards[0, 0, 5] = np.nan  # every episode of that task had ended
-        runs.append(Run(tmp_path / f"g-seed{seed}", {"seed": seed}, [], None, rewards))
+        runs.append(RunRecord(tmp_path / f"g-seed{seed}", {"seed": seed}, [], None, rewards))
     fig = plot_within_episode({"g": runs})
     (line,) = fig.axes[0].get_lines()
     expected = np.mean([np.nanmean(r.step_rewards[:, 0], axis=0) for r in runs], axis=0)
     np.testing.assert_allclose(line.get_ydata(), expected)
-    assert plot_within_episode({"g": [Run(tmp_path / "x", {}, [], None)]}) is None
+    assert plot_within_episode({"g": [RunRecord(tmp_path / "x", {}, [], None)]}) is None
 
 
 def test_diagnostics_panels_are_the_recorded_metrics_mean_over_seeds(tmp_path):
     rng = np.random.default_rng(1)
 
     def fake(name, keys):
-        return Run(tmp_path / name, {}, [{k: float(rng.normal()) for k in keys} for _ in range(5)], None)
+        return RunRecord(tmp_path / name, {}, [{k: float(rng.normal()) for k in keys} for _ in range(5)], None)
 
     ant = ("terminated_fraction_before", "terminated_fraction_after", "reward_survive_before", "kl_after")
     groups = {"a": [fake("a-seed1", ant), fake("a-seed2", ant)], "b": [fake("b-seed1", ant[:1])]}
@@ -106,7 +107,7 @@ def test_compare_cli_on_real_runs(tmp_path):
     assert data["groups"]["type=mlp"]["config"]["policy.type"] == "mlp"
     gains = {}
     for label, members in (("type=mlp", runs[:2]), ("type=rnn", runs[2:])):
-        gains[label] = np.array([np.subtract(*Run.load(r).before_after()[::-1]) for r in members])
+        gains[label] = np.array([np.subtract(*RunRecord.load(r).before_after()[::-1]) for r in members])
     assert test["p"] == pytest.approx(stats.ttest_ind(gains["type=mlp"], gains["type=rnn"], equal_var=False).pvalue)
     assert "| type=mlp | 2 |" in (out / "comparison.md").read_text()
     assert {t["measure"] for t in data["tests"]} == {"before", "after", "gain"}
@@ -149,7 +150,7 @@ def test_testing_notebook_executes_on_tiny_runs(tmp_path, monkeypatch):
 
 def test_one_run_per_group_gives_confidence_intervals_over_tasks(tmp_path):
     rng = np.random.default_rng(1)
-    runs = [Run(tmp_path / f"sweep-{name}", {"seed": 1, "leak": leak}, [], rng.normal(size=(30, 2, 4)))
+    runs = [RunRecord(tmp_path / f"sweep-{name}", {"seed": 1, "leak": leak}, [], rng.normal(size=(30, 2, 4)))
             for name, leak in (("a", 1.0), ("b", 0.3))]
     comparison = Comparison.of(runs)
     assert comparison.ci_over == "tasks" and comparison.tests == []
@@ -165,7 +166,7 @@ def test_training_progress_is_the_first_and_last_tenth_of_the_post_adaptation_re
 
     def fake(name, seed, length):
         rows = [{"returns_before": float(rng.normal()), "returns_after": float(b + rng.normal())} for b in range(length)]
-        return Run(tmp_path / name, {"seed": seed}, rows, None)
+        return RunRecord(tmp_path / name, {"seed": seed}, rows, None)
 
     runs = [fake("g-seed1", 1, 30), fake("g-seed2", 2, 30), fake("g-seed3", 3, 25)]
     runs[0].metrics[1]["nonfinite"] = "loss"  # a rejected meta-batch does not count
@@ -183,4 +184,4 @@ def test_training_progress_is_the_first_and_last_tenth_of_the_post_adaptation_re
     # one seed: the mean alone, no interval; no metrics: no progress table
     single = Comparison.of([fake("h-seed1", 1, 10)]).to_markdown()
     assert "| h | 10 |" in single and "nan" not in single
-    assert "Meta-training progress" not in Comparison.of([Run(tmp_path / "x", {}, [], np.zeros((2, 2, 3)))]).to_markdown()
+    assert "Meta-training progress" not in Comparison.of([RunRecord(tmp_path / "x", {}, [], np.zeros((2, 2, 3)))]).to_markdown()

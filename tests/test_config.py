@@ -44,7 +44,10 @@ def test_round_trip_through_yaml(tmp_path):
     ({"max-kl": 0}, "key 'max-kl': must be > 0"),
     ({"gamma": 1.5}, "key 'gamma': must be in (0, 1]"),
     ({"first-order": "yes"}, "key 'first-order': expected true or false"),
-    ({"env-name": "HalfCheetah-v5"}, "key 'env-name': must be one of"),
+    ({"env-name": "HalfCheetah-v5"}, "key 'env-name': is not a task family: HalfCheetahEnv has no sample_tasks"),
+    ({"env-name": "HalfCheetahDirr-v0"}, "key 'env-name': is not a registered gymnasium environment (did you mean "
+                                         "HalfCheetahDir-v0?); task families: 2DNavigation-v0, AntDir-v0, AntVel-v0, "
+                                         "HalfCheetahDir-v0, HalfCheetahVel-v0, got"),
     ({"policy": {"type": "transformer"}}, "key 'policy.type': must be one of mlp, rnn"),
     ({"policy": {"cell": "elman"}}, "key 'policy.cell': must be one of gru, lstm, rnn"),
     ({"policy": {"hidden-sizes": [64, 0]}}, "key 'policy.hidden-sizes': must be a non-empty list"),

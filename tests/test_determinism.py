@@ -18,7 +18,9 @@ import torch
 from maml_rl.baseline import baseline_features, compute_advantages, fit_linear_baseline
 from maml_rl.config import load_config
 from maml_rl.episodes import Episodes, discounted_returns
-from maml_rl.runs.trainer import Experiment
+from maml_rl.experiment import Experiment
+from maml_rl.optim import flatten, unflatten
+from maml_rl.trpo import trpo_step
 
 config_path, episodes_path, out_path, threads = sys.argv[1:5]
 experiment = Experiment.build(load_config(config_path))
@@ -36,7 +38,10 @@ train, valid = (compute_advantages(Episodes(**saved[n]), 0.99, 1.0) for n in ("t
 out["train advantages"], out["valid advantages"] = train.advantages, valid.advantages
 adaptation = experiment.learner.adapt(train)
 out.update({f"adapted {k}": v.detach() for k, v in adaptation.params.items()})
-metrics = experiment.learner.step(train, valid, adaptation)
+terms = experiment.learner.terms(train, valid, adaptation, train.num_tasks)
+metrics, accepted = trpo_step(terms, flatten(experiment.policy.meta_params()).detach(), experiment.config)
+if accepted is not None:
+    experiment.learner.write_params(unflatten(accepted, experiment.policy.meta_params()))
 out["loss_before"] = torch.tensor(metrics["loss_before"], dtype=torch.float64)
 out.update({f"after TRPO {k}": v.detach().clone() for k, v in experiment.policy.named_parameters()})
 torch.save(out, out_path)
@@ -58,7 +63,8 @@ def _run_worker(config, episodes, out, neighbour: bool) -> dict:
 
 def test_learner_numbers_are_bit_identical_across_processes(tmp_path):
     from maml_rl.config import load_config
-    from maml_rl.runs.trainer import Experiment, TRAIN_STREAM, batch_rng
+    from maml_rl.experiment import Experiment
+    from maml_rl.seeding import TRAIN_STREAM, batch_rng
 
     config = tiny_config(tmp_path, "halfcheetah-dir", horizon=40, **{"meta-batch-size": 6, "fast-batch-size": 5})
     experiment = Experiment.build(load_config(config))

@@ -41,7 +41,7 @@ def test_nan_rewards_reject_that_update_and_training_continues(tmp_path, monkeyp
 
 def test_nan_in_valid_rewards_keeps_parameters(tmp_path, monkeypatch):
     from maml_rl.config import from_dict
-    from maml_rl.runs.trainer import Experiment
+    from maml_rl.experiment import Experiment
 
     experiment = Experiment.build(from_dict({"env-name": "2DNavigation-v0", "meta-batch-size": 2, "fast-batch-size": 2,
                                              "horizon": 5, "policy": {"hidden-sizes": [8]}}))

@@ -150,7 +150,7 @@ def test_config_loader_accepts_or_explains_in_one_line(tmp_path, data):
 
 def loads_or_explains(load, config_type: type, error_type: type, path) -> None:
     """``load(path)`` gives a ``config_type``, or raises ``error_type`` whose printed form is one line naming the file."""
-    from maml_rl.cli import error_line
+    from maml_rl.exits import error_line
 
     try:
         assert isinstance(load(path), config_type)

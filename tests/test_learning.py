@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from maml_rl.config import from_dict
-from maml_rl.runs.trainer import Experiment
+from maml_rl.experiment import Experiment
 
 BATCHES, LAST = 30, 10
 MARGIN = 1.0  # returns are about −7.5 per episode before adaptation

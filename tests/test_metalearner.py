@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from helpers import synthetic_episodes, tiny_policy
-from maml_rl.metalearner import MAMLTRPO, TRPOSettings, adapt, surrogate_and_kl
+from helpers import autograd_fisher_product, learner_config, synthetic_episodes, tiny_policy, trpo_update
+from maml_rl.metalearner import MetaLearner, adapt, surrogate_and_kl
 from maml_rl.optim import flatten, unflatten
 from maml_rl.policies.base import gaussian_kl
 from maml_rl.episodes import masked_mean
@@ -19,15 +19,26 @@ def _setup(kind, num_steps=1, first_order=False, fast_lr=0.5, inner_params="all"
     policy = tiny_policy(kind, **policy_kwargs).double()
     train = synthetic_episodes(policy, tasks=TASKS, seed=1)
     valid = synthetic_episodes(policy, tasks=TASKS, seed=2)
-    settings = TRPOSettings(fast_lr=fast_lr, num_steps=num_steps, first_order=first_order, cg_damping=1e-3,
+    config = learner_config(fast_lr=fast_lr, num_steps=num_steps, first_order=first_order, cg_damping=1e-3,
                             inner_params=inner_params)
-    return policy, train, valid, MAMLTRPO(policy, settings)
+    return policy, train, valid, MetaLearner(policy, config)
+
+
+def _fisher_product(learner, train, valid, adaptation):
+    """The learner's damped Fisher-vector product, as the outer step uses it."""
+    terms = learner.terms(train, valid, adaptation, train.num_tasks)
+    terms.gradient()  # fixes π_old and builds the product
+    return lambda v: terms.fisher_product(v) + learner.config.cg_damping * v
+
+
+def _kl(policy, params, valid, old):
+    return surrogate_and_kl(*policy.sequence_of(valid, params), valid, *old)[1]
 
 
 def _post_adaptation(policy, learner, train, valid, theta_flat, old=None):
     """Mean surrogate loss and KL to ``old`` after adapting from the flat parameter vector."""
     like = policy.meta_params()
-    s = learner.settings
+    s = learner.config
     if not theta_flat.requires_grad:  # the inner step differentiates with respect to it
         theta_flat = theta_flat.clone().requires_grad_()
     params = policy.task_params(TASKS, unflatten(theta_flat, like))
@@ -35,7 +46,7 @@ def _post_adaptation(policy, learner, train, valid, theta_flat, old=None):
     if old is None:
         with torch.no_grad():
             old = policy.sequence_of(valid, {k: v.detach() for k, v in adapted.items()})
-    loss, kl = surrogate_and_kl(policy, adapted, valid, *old)
+    loss, kl = surrogate_and_kl(*policy.sequence_of(valid, adapted), valid, *old)
     return loss.mean(), kl.mean(), old
 
 
@@ -57,15 +68,15 @@ def test_fisher_vector_products_equal_explicit_hessian_of_kl(kind, num_steps, in
     kl_of = lambda th: _post_adaptation(policy, learner, train, valid, th, old)[1]  # noqa: E731
     hessian = torch.autograd.functional.hessian(kl_of, theta0)
     v = torch.randn(theta0.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    expected = hessian @ v + learner.settings.cg_damping * v
+    expected = hessian @ v + learner.config.cg_damping * v
 
     adaptation = learner.adapt(train)
     theta = policy.meta_params()
     with torch.no_grad():
         old_mean, old_log_std = policy.sequence_of(valid, {k: p.detach() for k, p in adaptation.params.items()})
-    _, kl = surrogate_and_kl(policy, adaptation.params, valid, old_mean, old_log_std)
-    plain = learner.autograd_fvp(kl.mean(), theta)(v)
-    shortcut = learner.jtfj_fvp(adaptation, valid, old_mean, old_log_std)(v)
+    kl = _kl(policy, adaptation.params, valid, (old_mean, old_log_std))
+    plain = autograd_fisher_product(kl.mean(), theta)(v) + learner.config.cg_damping * v
+    shortcut = _fisher_product(learner, train, valid, adaptation)(v)
     torch.testing.assert_close(plain, expected, rtol=1e-7, atol=1e-9)
     torch.testing.assert_close(shortcut, expected, rtol=1e-7, atol=1e-9)
     # the adaptation matters: the Fisher of the un-adapted policy is a different matrix
@@ -109,9 +120,9 @@ def test_second_order_meta_gradient_equals_finite_differences(kind, inner_params
 
 def test_trpo_step_respects_trust_region_and_lowers_surrogate():
     policy, train, valid, learner = _setup("mlp")
-    learner = MAMLTRPO(policy, TRPOSettings(fast_lr=0.5, max_kl=1e-3))
+    learner = MetaLearner(policy, learner_config(fast_lr=0.5, max_kl=1e-3))
     before = {k: v.detach().clone() for k, v in policy.meta_params().items()}
-    metrics = learner.step(train, valid)
+    metrics = trpo_update(learner, train, valid)
     assert metrics["accepted"]
     assert metrics["loss_after"] < metrics["loss_before"]
     assert 0 < metrics["kl_after"] < 1e-3
@@ -124,7 +135,7 @@ def test_rejected_step_leaves_parameters_untouched(advantage):
     policy, train, valid, learner = _setup("mlp")
     valid.advantages = torch.full_like(valid.advantages, advantage)
     before = {k: v.detach().clone() for k, v in policy.meta_params().items()}
-    metrics = learner.step(train, valid)
+    metrics = trpo_update(learner, train, valid)
     assert not metrics["accepted"]
     assert all(torch.equal(before[k], v) for k, v in policy.meta_params().items())
 
@@ -141,12 +152,12 @@ def test_first_order_fisher_vector_product_is_the_fisher_of_the_adapted_policy(k
 
     def kl_of(th):  # θ' = θ − α g with g constant: the first-order Jacobian is the identity
         params = {k: p + steps[k] for k, p in policy.task_params(TASKS, unflatten(th, like)).items()}
-        return surrogate_and_kl(policy, params, valid, *old)[1].mean()
+        return _kl(policy, params, valid, old).mean()
 
     theta0 = flatten(like).detach()
     v = torch.randn(theta0.shape, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    expected = torch.autograd.functional.hessian(kl_of, theta0) @ v + learner.settings.cg_damping * v
-    torch.testing.assert_close(learner.jtfj_fvp(adaptation, valid, *old)(v), expected, rtol=1e-7, atol=1e-9)
+    expected = torch.autograd.functional.hessian(kl_of, theta0) @ v + learner.config.cg_damping * v
+    torch.testing.assert_close(_fisher_product(learner, train, valid, adaptation)(v), expected, rtol=1e-7, atol=1e-9)
 
 
 @pytest.mark.parametrize("kind", ["mlp", "rnn"])

@@ -1,8 +1,6 @@
 """Policy inputs beyond the observation: built the same way while sampling and in the losses."""
 
 import itertools
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,11 +8,10 @@ import torch
 
 from maml_rl.config import ConfigError, from_dict
 from maml_rl.policies import GaussianMLPPolicy, PolicyInputs, gaussian_log_prob
-from maml_rl.runs.trainer import Experiment
+from maml_rl.experiment import Experiment
 
 OPTIONAL = ("previous-action", "previous-reward", "episode-start")
 ALL_INPUTS = [("observation", *combo) for r in range(len(OPTIONAL) + 1) for combo in itertools.combinations(OPTIONAL, r)]
-DATA = Path(__file__).parent / "data"
 
 
 def _experiment(policy: dict, env: str = "2DNavigation-v0", **overrides) -> Experiment:
@@ -100,23 +97,3 @@ def test_bad_inputs_are_rejected_with_the_key(inputs, message):
     with pytest.raises(ConfigError, match=message) as e:
         from_dict({"policy": {"inputs": inputs}})
     assert "policy.inputs" in str(e.value)
-
-
-@pytest.mark.parametrize("case", json.loads((DATA / "default_path_metrics.json").read_text()))
-def test_default_path_gives_the_recorded_numbers(case):
-    """Observation-only inputs and PyTorch's recurrent init reproduce the recorded metrics (see
-    ``tests/data/default_path_metrics.py`` for when they were recorded and why they may change)."""
-    import sys
-
-    sys.path.insert(0, str(DATA))
-    try:
-        from default_path_metrics import run
-    finally:
-        sys.path.remove(str(DATA))
-    expected = json.loads((DATA / "default_path_metrics.json").read_text())[case]
-    for got, want in zip(run(case), expected, strict=True):
-        assert got.keys() >= want.keys()
-        for key, value in want.items():
-            if isinstance(value, float):
-                value = pytest.approx(value, rel=1e-5, abs=1e-8)
-            assert got[key] == value, f"{case} batch {want['batch']}: {key}"

@@ -15,9 +15,11 @@ import torch
 from ray.cluster_utils import Cluster
 
 from maml_rl.config import from_dict
-from maml_rl.scale.ray_shards import RayShards, connect, disconnect
+from maml_rl.experiment import Experiment
 from maml_rl.runs.log import CHECKPOINT, load_checkpoint
-from maml_rl.runs.trainer import Experiment, RaySettings, train
+from maml_rl.runs.trainer import train
+from maml_rl.scale.ray_session import connect, disconnect, ray_session
+from maml_rl.scale.ray_shards import RayShards
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = {"env-name": "HalfCheetahVel-v0", "meta-batch-size": 4, "fast-batch-size": 2, "horizon": 10,
@@ -62,7 +64,9 @@ def test_two_shards_give_the_in_process_run(cluster, tmp_path):
     1e-7 difference in the products into a 1 % different step, which then shows in every later meta-batch."""
     config = from_dict({**CONFIG, **NAVIGATION})
     here = train(config, tmp_path / "here", progress=False, threads=1)
-    there = train(config, tmp_path / "there", progress=False, threads=1, ray=RaySettings(cluster.address, 2))
+    with ray_session(cluster.address):
+        there = train(config, tmp_path / "there", progress=False, threads=1,
+                      shards=lambda experiment: RayShards(config, experiment.policy.state_dict(), 2))
     rows_here, rows_there = _metrics(here), _metrics(there)
     assert all(r["shard_restarts"] == 0 for r in rows_there)
     first = [k for k in rows_here[0] if k.endswith("_before") and k not in ("loss_before",) + TIMES]

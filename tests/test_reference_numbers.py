@@ -1,8 +1,9 @@
 """The default path reproduces its recorded numbers bit for bit (see ``tests/data/reference_numbers.py``).
 
-Restructuring the package, moving a function or rewriting a loop must leave every metric of a meta-batch and
-every trained weight exactly as recorded. On a CPU of another kind than the recording's (torch picks other
-vector kernels there), float32 rounding may differ, so the check there is to a tolerance.
+Restructuring the package, moving a function or rewriting a loop must leave every metric of a meta-batch,
+every trained weight and every evaluation return exactly as recorded. On a CPU of another kind than the
+recording's, torch runs other float32 kernels, so there the check is to the differences those make (measured
+with ``ATEN_CPU_CAPABILITY=default``: metrics 5e-6 relative, weights 7e-5 of their norm, evaluation 2e-6).
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from conftest import REPO
 
 DATA = REPO / "tests" / "data"
 RECORDED = json.loads((DATA / "reference_numbers.json").read_text(encoding="utf-8"))
+METRICS_REL, METRICS_ABS = 1e-4, 1e-6
+"""Elsewhere: metrics within 1e-4 relatively or 1e-6 absolutely (the surrogate loss at θ is zero up to rounding)."""
+WEIGHTS_REL, EVALUATION_REL = 1e-3, 1e-4
+"""Elsewhere: a tensor's sum within these fractions of its norm."""
 
 
 def _recorder():
@@ -27,29 +32,29 @@ def _recorder():
     return reference_numbers
 
 
+def _assert_digest(got: dict, want: dict, exact: bool, rel: float, what: str) -> None:
+    if exact:
+        assert got["sha256"] == want["sha256"], f"{what} differs from the recorded bits (sum {got['sum']!r}, " \
+                                                f"recorded {want['sum']!r})"
+    else:
+        assert abs(got["sum"] - want["sum"]) <= rel * want["norm"] + 1e-12, f"{what}: sum {got['sum']!r}, " \
+                                                                           f"recorded {want['sum']!r}"
+
+
 @pytest.mark.parametrize("case", sorted(RECORDED["cases"]))
 def test_default_path_reproduces_the_recorded_numbers(case):
     recorder = _recorder()
-    exact = recorder.cpu_capability() == RECORDED["cpu_capability"]
+    exact = recorder.cpu_kind() == RECORDED["cpu"]
     got, want = recorder.run(case), RECORDED["cases"][case]
     assert len(got["metrics"]) == len(want["metrics"])
     for got_row, want_row in zip(got["metrics"], want["metrics"]):
         assert set(got_row) == set(want_row), f"{case}: metrics keys changed"
         for key, value in want_row.items():
             if isinstance(value, float) and not exact:
-                value = pytest.approx(value, rel=1e-4, abs=1e-7)
+                value = pytest.approx(value, rel=METRICS_REL, abs=METRICS_ABS, nan_ok=True)
             assert got_row[key] == value, f"{case} meta-batch {want_row['batch']}: {key}"
     assert set(got["state"]) == set(want["state"]), f"{case}: state-dict entries changed"
     for name, digest in want["state"].items():
-        if exact:
-            assert got["state"][name]["sha256"] == digest["sha256"], (
-                f"{case}: {name} differs from the recorded bits (sum {got['state'][name]['sum']!r}, recorded "
-                f"{digest['sum']!r})")
-        else:
-            assert got["state"][name]["sum"] == pytest.approx(digest["sum"], rel=1e-4, abs=1e-6), f"{case}: {name}"
+        _assert_digest(got["state"][name], digest, exact, WEIGHTS_REL, f"{case}: {name}")
     for name, digest in want["evaluation"].items():
-        if exact:
-            assert got["evaluation"][name]["sha256"] == digest["sha256"], (
-                f"{case}: evaluation {name} differs (sum {got['evaluation'][name]['sum']!r}, recorded {digest['sum']!r})")
-        else:
-            assert got["evaluation"][name]["sum"] == pytest.approx(digest["sum"], rel=1e-4), f"{case}: evaluation {name}"
+        _assert_digest(got["evaluation"][name], digest, exact, EVALUATION_REL, f"{case}: evaluation {name}")

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from maml_rl.envs.task_batch import GymnasiumTaskBatch, Navigation2DBatch, make_task_batch
+from maml_rl.envs.navigation import Navigation2DBatch
+from maml_rl.envs.task_batch import GymnasiumTaskBatch, make_task_batch
 from maml_rl.policies import GaussianMLPPolicy
 from maml_rl.sampler import Sampler, normalized_to_bounds
 
@@ -110,7 +111,7 @@ def test_a_tasks_episodes_do_not_depend_on_the_other_tasks_sampled_with_it():
 
     The same up to float32 rounding, not bit for bit: MKL's batched matrix products round differently for
     different numbers of tasks (measured: 6e-8 in an action mean for identical observations)."""
-    from maml_rl.runs.trainer import task_rngs
+    from maml_rl.seeding import task_rngs
 
     sampler = Sampler("HalfCheetahVel-v0", 2, 15)
     torch.manual_seed(0)

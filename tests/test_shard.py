@@ -8,22 +8,23 @@ import copy
 import pytest
 import torch
 
+from helpers import trpo_update
 from maml_rl.config import from_dict
 from maml_rl.optim import flatten
-from maml_rl.metabatch import InProcessShards, TaskSlice, combine_reports
-from maml_rl.runs.trainer import Experiment
+from maml_rl.metabatch import LocalSlices, TaskSlice, combine_reports
+from maml_rl.experiment import Experiment
 
 CONFIG = {"env-name": "2DNavigation-v0", "meta-batch-size": 4, "fast-batch-size": 3, "horizon": 10,
           "policy": {"type": "mlp", "hidden-sizes": [8]}}
 
 
-def _slices(experiment: Experiment, bounds: list[int]) -> InProcessShards:
+def _slices(experiment: Experiment, bounds: list[int]) -> LocalSlices:
     """Slices with their own sampler, policy and learner (as separate processes would have)."""
     slices = []
     for lo, hi in zip(bounds, bounds[1:]):
         own = Experiment.build(experiment.config)
         slices.append(TaskSlice(own.sampler, own.policy, own.learner, own.config, range(lo, hi)))
-    return InProcessShards(slices)
+    return LocalSlices(slices)
 
 
 def assert_close_in_norm(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-5) -> None:
@@ -37,7 +38,7 @@ def test_slices_sum_to_the_whole_meta_batch(policy):
     config = from_dict({**CONFIG, "policy": {**CONFIG["policy"], "type": policy}})
     whole = Experiment.build(config)
     theta = flatten(whole.policy.meta_params()).detach().clone()
-    one = whole.in_process_shards()
+    one = whole.local_slices()
     split = _slices(whole, [0, 1, 4])
     rows = [combine_reports(s.prepare(3, theta)) for s in (one, split)]
     for key in ("returns_before", "returns_after", "env_steps"):
@@ -59,19 +60,19 @@ def test_a_slice_alone_is_not_the_whole():
     """The check above can fail: a slice's sums are a part of the whole, not the whole."""
     whole = Experiment.build(from_dict(CONFIG))
     theta = flatten(whole.policy.meta_params()).detach().clone()
-    one, part = whole.in_process_shards(), _slices(whole, [0, 2])
+    one, part = whole.local_slices(), _slices(whole, [0, 2])
     one.prepare(0, theta), part.prepare(0, theta)
     assert not torch.allclose(one.gradient()[1], part.gradient()[1], rtol=1e-3)
 
 
 def test_the_in_process_step_equals_the_learners_own_step():
-    """The default path (one slice of every task) is the learner's plain TRPO step on the same episodes."""
+    """The default path (one slice of every task) is the plain TRPO step on the same episodes' terms."""
     a = Experiment.build(from_dict(CONFIG))
     b = copy.deepcopy(a)
     a.meta_batch(0)
-    slice_ = b.in_process_shards().slices[0]
+    slice_ = b.local_slices().slices[0]
     slice_.prepare(0)
     terms = slice_._prepared()
-    b.learner.step(terms.train, terms.valid, terms.adaptation)
+    trpo_update(b.learner, terms.train, terms.valid, terms.adaptation)
     for p, q in zip(a.policy.parameters(), b.policy.parameters()):
         assert torch.equal(p, q)

@@ -110,22 +110,23 @@ def test_record_videos_starts_both_halves_from_the_same_state(tmp_path, monkeypa
     """Before and after share the reset seed; every clip is captioned with the task and its half's return."""
     import maml_rl.analysis.video as video
     from maml_rl.config import from_dict
-    from maml_rl.runs.trainer import Experiment
+    from maml_rl.experiment import Experiment
 
     render_env("HalfCheetahVel-v0").close()  # skips without headless GL
     experiment = Experiment.build(from_dict({"env-name": "HalfCheetahVel-v0", "meta-batch-size": 2,
                                              "fast-batch-size": 2, "horizon": 4, "policy": {"hidden-sizes": [8]}}))
     clips, captions, returns = {}, [], []
     monkeypatch.setattr(video, "write_clip", lambda path, frames, fps: clips.update({path.name: (list(frames), fps)}))
-    original_caption, original_episode = video.caption, video._episode_frames
+    original_caption = video.caption
     monkeypatch.setattr(video, "caption", lambda lines, width: captions.append(list(lines)) or original_caption(lines, width))
 
-    def episode(*args):
-        rendered = original_episode(*args)
-        returns.append(rendered.episode_return)
-        return rendered
+    class RecordingSampler(video.Sampler):  # the renderer's rollouts: what the captions must report
+        def sample(self, *args, **kwargs):
+            episodes = super().sample(*args, **kwargs)
+            returns.append(float(episodes.returns[0, 0]))
+            return episodes
 
-    monkeypatch.setattr(video, "_episode_frames", episode)
+    monkeypatch.setattr(video, "Sampler", RecordingSampler)
     paths = video.record_videos(experiment, tmp_path / "videos", 1, seed=3, video_format="gif")
     assert [p.name for p in paths] == ["task0_before.gif", "task0_after.gif", "task0_before_after.gif"]
     both, fps = clips["task0_before_after.gif"]
@@ -145,6 +146,29 @@ def test_record_videos_starts_both_halves_from_the_same_state(tmp_path, monkeypa
     before, after = (f"{label}: return {r:.1f}" for label, r in zip(("before adaptation", "after adaptation (1 step)"), returns))
     assert [f"task 0: goal velocity {goal:.2f} m/s", before] in captions and [before] in captions
     assert [f"task 0: goal velocity {goal:.2f} m/s", after] in captions and [after] in captions
+
+
+def test_the_recorded_episodes_are_the_samplers_own(tmp_path, monkeypatch):
+    """One rollout path: the clip's episode before adaptation is the one the training sampler (batched physics)
+    draws for the same parameters and random stream, so videos show what training sees."""
+    import maml_rl.analysis.video as video
+    from maml_rl.config import from_dict
+    from maml_rl.experiment import Experiment
+    from maml_rl.seeding import VIDEO_STREAM, batch_rng, task_rngs
+
+    render_env("HalfCheetahDir-v0").close()  # skips without headless GL
+    config = from_dict({"env-name": "HalfCheetahDir-v0", "meta-batch-size": 2, "fast-batch-size": 1, "horizon": 6,
+                        "policy": {"type": "rnn", "hidden-sizes": [8], "inputs": ["observation", "previous-reward"]}})
+    experiment = Experiment.build(config)
+    captions, original = [], video.captioned
+    monkeypatch.setattr(video, "write_clip", lambda *args: None)
+    monkeypatch.setattr(video, "captioned", lambda frames, lines: captions.append(lines[-1]) or original(frames, lines))
+    video.record_videos(experiment, tmp_path, 2, seed=5, video_format="gif")
+    tasks = experiment.sampler.sample_tasks(2, batch_rng(5, VIDEO_STREAM, 0))
+    params = {k: v.detach() for k, v in experiment.policy.task_params(2).items()}
+    own = experiment.sampler.sample(experiment.policy, params, tasks, task_rngs(5, VIDEO_STREAM, 0, range(2), 1))
+    for task in range(2):
+        assert f"before adaptation: return {float(own.returns[task, 0]):.1f}" in captions
 
 
 def test_mp4_without_its_encoder_names_the_package_and_the_gif_option(monkeypatch):

@@ -18,18 +18,18 @@ from typing import Any
 
 import numpy as np
 import yaml
-from scipy import stats
 
+from maml_rl.analysis.statistics import band, mean_confidence_interval, welch
 from maml_rl.config import flatten_keys
-from maml_rl.analysis.evaluation import RESULTS, mean_confidence_interval
-from maml_rl.runs.log import CONFIG, read_metrics
+from maml_rl.envs.rewards import REWARD_TERMS
+from maml_rl.runs.log import CONFIG, RESULTS, read_metrics
 
 IGNORED_KEYS = {"seed", "num-batches", "device"}
 """Config keys that do not define a group (seeds are pooled; length and device do not change the method)."""
 
 
 @dataclass
-class Run:
+class RunRecord:
     """One run folder's data: its config, its metrics rows and (if evaluated) its test returns."""
 
     folder: Path
@@ -39,7 +39,7 @@ class Run:
     step_rewards: np.ndarray | None = None  # (tasks, K + 1, horizon) from test.py, or None
 
     @classmethod
-    def load(cls, folder: str | Path) -> "Run":
+    def load(cls, folder: str | Path) -> "RunRecord":
         folder = Path(folder)
         if not (folder / CONFIG).exists():
             raise ValueError(f"{folder}: no {CONFIG}; is this a run folder written by train.py?")
@@ -86,7 +86,7 @@ def flat_config(config: dict[str, Any]) -> dict[str, Any]:
             for key, value in flatten_keys(config).items()}
 
 
-def group_runs(runs: list[Run]) -> dict[str, list[Run]]:
+def group_runs(runs: list[RunRecord]) -> dict[str, list[RunRecord]]:
     """Groups runs whose configs agree on every key but the ignored ones.
 
     A group is labelled by its run folders' common name without the seed (``halfcheetah-dir-reward-rnn`` for
@@ -94,7 +94,7 @@ def group_runs(runs: list[Run]) -> dict[str, list[Run]]:
     """
     flats = [{k: v for k, v in flat_config(r.config).items() if k not in IGNORED_KEYS} for r in runs]
     differing = sorted(k for k in set().union(*flats) if len({repr(f.get(k)) for f in flats}) > 1)
-    by_config: dict[str, list[Run]] = {}
+    by_config: dict[str, list[RunRecord]] = {}
     for run, flat in zip(runs, flats):
         key = ", ".join(f"{k.removeprefix('policy.')}={flat.get(k)}" for k in differing) or "all runs"
         by_config.setdefault(key, []).append(run)
@@ -104,30 +104,10 @@ def group_runs(runs: list[Run]) -> dict[str, list[Run]]:
     return by_config
 
 
-def group_settings(runs: list[Run]) -> dict[str, Any]:
+def group_settings(runs: list[RunRecord]) -> dict[str, Any]:
     """The config keys (flattened) on which ``runs`` agree, the seed and length left out."""
     flats = [{k: v for k, v in flat_config(r.config).items() if k not in IGNORED_KEYS} for r in runs]
     return {k: v for k, v in flats[0].items() if all(f.get(k) == v for f in flats)}
-
-
-def hedges_g(a: np.ndarray, b: np.ndarray) -> float:
-    """Standardised mean difference (a − b) with the pooled SD and Hedges' small-sample correction."""
-    na, nb = len(a), len(b)
-    if na < 2 or nb < 2:
-        return float("nan")
-    pooled = math.sqrt(((na - 1) * np.var(a, ddof=1) + (nb - 1) * np.var(b, ddof=1)) / (na + nb - 2))
-    if pooled == 0:
-        return float("nan")
-    correction = 1 - 3 / (4 * (na + nb) - 9)
-    return float((np.mean(a) - np.mean(b)) / pooled * correction)
-
-
-def welch(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    """Welch's t-test of a against b, and Hedges' g."""
-    if len(a) < 2 or len(b) < 2:
-        return {"t": float("nan"), "p": float("nan"), "hedges_g": float("nan")}
-    result = stats.ttest_ind(a, b, equal_var=False)
-    return {"t": float(result.statistic), "p": float(result.pvalue), "hedges_g": hedges_g(a, b)}
 
 
 MEASURES = ("before", "after", "gain")
@@ -142,13 +122,13 @@ class Comparison:
     per setting), they are over the evaluation tasks instead, and no tests are made (``ci_over`` says which).
     """
 
-    groups: dict[str, list[Run]]
+    groups: dict[str, list[RunRecord]]
     per_group: dict[str, dict[str, Any]] = field(default_factory=dict)
     tests: list[dict[str, Any]] = field(default_factory=list)
     ci_over: str = "seeds"
 
     @classmethod
-    def of(cls, runs: list[Run]) -> "Comparison":
+    def of(cls, runs: list[RunRecord]) -> "Comparison":
         comparison = cls(group_runs(runs))
         single = all(len(m) == 1 and m[0].returns is not None for m in comparison.groups.values())
         comparison.ci_over = "tasks" if single else "seeds"
@@ -214,7 +194,7 @@ PROGRESS = ("first", "last", "change")
 """Per run: the training post-adaptation return over the first and last tenth of meta-batches, and the change."""
 
 
-def _progress_summary(members: list[Run]) -> dict[str, Any]:
+def _progress_summary(members: list[RunRecord]) -> dict[str, Any]:
     """``training_{first,last,change}_{mean,ci95}`` over the runs with metrics (CI over seeds), and
     ``training_meta_batches`` (the shortest run's length); empty if no run has metrics."""
     pairs = [p for p in (r.training_progress() for r in members) if p is not None]
@@ -227,14 +207,6 @@ def _progress_summary(members: list[Run]) -> dict[str, Any]:
     return summary
 
 
-def _band(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over the first axis (seeds) and the 95% CI half-width (zero for one seed)."""
-    mean = curves.mean(0)
-    if len(curves) < 2:
-        return mean, np.zeros_like(mean)
-    return mean, stats.t.ppf(0.975, len(curves) - 1) * stats.sem(curves, axis=0)
-
-
 def _new_figure(size: tuple[float, float]):
     from matplotlib.figure import Figure  # no pyplot: works headless and inside notebooks alike
 
@@ -242,7 +214,7 @@ def _new_figure(size: tuple[float, float]):
     return fig, fig.add_subplot()
 
 
-def plot_learning_curves(groups: dict[str, list[Run]], path: Path | None = None):
+def plot_learning_curves(groups: dict[str, list[RunRecord]], path: Path | None = None):
     """Returns before (dashed) and after (solid) adaptation per meta-batch, mean ± 95% CI over seeds.
 
     Saves the figure to ``path`` if given; returns it."""
@@ -255,7 +227,7 @@ def plot_learning_curves(groups: dict[str, list[Run]], path: Path | None = None)
         batches = np.arange(length)
         for key, style, name in (("returns_after", "-", "after"), ("returns_before", "--", "before")):
             curves = np.array([[row[key] for row in r.metrics[:length]] for r in members], dtype=float)
-            mean, half = _band(curves)
+            mean, half = band(curves)
             ax.plot(batches, mean, style, color=colour, label=f"{label} ({name})")
             ax.fill_between(batches, mean - half, mean + half, color=colour, alpha=0.15, linewidth=0)
     ax.set_xlabel("meta-batch")
@@ -268,7 +240,7 @@ def plot_learning_curves(groups: dict[str, list[Run]], path: Path | None = None)
     return fig
 
 
-def plot_adaptation_curves(groups: dict[str, list[Run]], path: Path | None = None):
+def plot_adaptation_curves(groups: dict[str, list[RunRecord]], path: Path | None = None):
     """Return vs number of adaptation steps (from test.py), mean ± 95% CI over seeds.
 
     Returns the figure (saved to ``path`` if given), or ``None`` if no run was evaluated with test.py."""
@@ -281,7 +253,7 @@ def plot_adaptation_curves(groups: dict[str, list[Run]], path: Path | None = Non
             continue
         steps = min(r.returns.shape[1] for r in evaluated)
         curves = np.array([r.returns[:, :steps].mean(axis=(0, 2)) for r in evaluated])
-        mean, half = _band(curves)
+        mean, half = band(curves)
         ax.errorbar(np.arange(steps), mean, yerr=half, marker="o", capsize=3, color=f"C{i}", label=label)
         drawn = True
     if not drawn:
@@ -297,7 +269,7 @@ def plot_adaptation_curves(groups: dict[str, list[Run]], path: Path | None = Non
     return fig
 
 
-def plot_within_episode(groups: dict[str, list[Run]], path: Path | None = None, step: int = 0):
+def plot_within_episode(groups: dict[str, list[RunRecord]], path: Path | None = None, step: int = 0):
     """Mean reward per time step before adaptation (``step`` = 0; k: after k inner steps), one line per group,
     mean ± 95% CI over seeds (from test.py's ``step_rewards``). A policy that infers its task from the rewards
     it gets shows a reward that rises within the first steps of an episode, before any gradient step.
@@ -311,7 +283,7 @@ def plot_within_episode(groups: dict[str, list[Run]], path: Path | None = None, 
             continue
         horizon = min(r.step_rewards.shape[2] for r in evaluated)
         curves = np.array([np.nanmean(r.step_rewards[:, step, :horizon], axis=0) for r in evaluated])
-        mean, half = _band(curves)
+        mean, half = band(curves)
         t = np.arange(horizon)
         ax.plot(t, mean, color=f"C{i}", label=label)
         ax.fill_between(t, mean - half, mean + half, color=f"C{i}", alpha=0.15, linewidth=0)
@@ -334,23 +306,20 @@ DIAGNOSTICS = (
     (("terminated_fraction_before", "terminated_fraction_after"), "episodes terminated early"),
     (("action_magnitude_before", "action_magnitude_after"), "mean |action| / bound"),
     (("action_saturation_before", "action_saturation_after"), "action components clipped"),
-    (("reward_forward_before", "reward_forward_after"), "forward reward / step"),
-    (("reward_ctrl_before", "reward_ctrl_after"), "control cost / step"),
-    (("reward_contact_before", "reward_contact_after"), "contact cost / step"),
-    (("reward_survive_before", "reward_survive_after"), "survive reward / step"),
+    *(((f"reward_{term}_before", f"reward_{term}_after"), f"{title} / step") for term, title in REWARD_TERMS.items()),
     (("kl_after",), "KL of the outer step"),
     (("ls_steps",), "line-search backtracks"),
 )
 """Panels of the diagnostics figure: the ``metrics.jsonl`` keys drawn in each (a ``*_before`` key dashed, its
-``*_after`` key solid) and its title."""
+``*_after`` key solid) and its title; one panel per reward term of :data:`maml_rl.envs.rewards.REWARD_TERMS`."""
 
 
-def _logged(runs: list[Run], key: str) -> list[Run]:
+def _logged(runs: list[RunRecord], key: str) -> list[RunRecord]:
     """The runs whose every meta-batch records ``key``."""
     return [r for r in runs if r.metrics and all(key in row for row in r.metrics)]
 
 
-def plot_diagnostics(groups: dict[str, list[Run]], path: Path | None = None):
+def plot_diagnostics(groups: dict[str, list[RunRecord]], path: Path | None = None):
     """One panel per training diagnostic of ``metrics.jsonl`` (episode length, early terminations, action size and
     clipping, each reward term: dashed before adaptation, solid after; the outer step's KL and line-search
     backtracks) against the meta-batch, one colour per group, mean ± 95% CI over seeds. The evidence to read when a
@@ -375,7 +344,7 @@ def plot_diagnostics(groups: dict[str, list[Run]], path: Path | None = None):
                     continue
                 length = min(len(r.metrics) for r in logged)
                 curves = np.array([[row[key] for row in r.metrics[:length]] for r in logged], dtype=float)
-                mean, half = _band(curves)
+                mean, half = band(curves)
                 batches = np.arange(length)
                 before = key.endswith("_before")
                 ax.plot(batches, mean, color=f"C{i}", linestyle="--" if before else "-", alpha=0.6 if before else 1.0,
@@ -417,7 +386,7 @@ def plot_before_after(comparison: "Comparison", path: Path | None = None):
 def write_comparison(run_folders: list[str | Path], output_folder: str | Path) -> Comparison:
     """Writes comparison.md, comparison.json, learning_curves.png, diagnostics.png (where the runs record the
     training diagnostics) and, for runs evaluated by test.py, adaptation_curves.png and within_episode.png."""
-    runs = [Run.load(f) for f in run_folders]
+    runs = [RunRecord.load(f) for f in run_folders]
     comparison = Comparison.of(runs)
     out = Path(output_folder)
     out.mkdir(parents=True, exist_ok=True)

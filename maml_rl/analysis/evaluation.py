@@ -8,21 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import stats
 from tqdm.auto import tqdm
 
 from maml_rl.baseline import compute_advantages
-from maml_rl.config import Config, ConfigError, load_config
-from maml_rl.metalearner import adapt
-from maml_rl.runs.log import CHECKPOINT, CONFIG, load_checkpoint
-from maml_rl.runs.trainer import EVAL_STREAM, Experiment, batch_rng, task_rngs, torch_threads
-
-RESULTS = "results.npz"
-SUMMARY = "results.json"
-
-
-class RunError(RuntimeError):
-    """A run folder that cannot be evaluated (no checkpoint, unreadable checkpoint, mismatched policy)."""
+from maml_rl.episodes import Episodes
+from maml_rl.analysis.statistics import mean_confidence_interval
+from maml_rl.experiment import Experiment
+from maml_rl.runs.log import RESULTS, SUMMARY
+from maml_rl.seeding import EVAL_STREAM, batch_rng, task_rngs
+from maml_rl.threads import torch_threads
 
 
 @dataclass
@@ -58,37 +52,6 @@ class Evaluation:
         return rows
 
 
-def mean_confidence_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
-    """Mean and the half-width of its Student-t confidence interval."""
-    values = np.asarray(values, dtype=np.float64).ravel()
-    mean = float(values.mean())
-    if len(values) < 2:
-        return mean, float("nan")
-    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * stats.sem(values)
-    return mean, float(half)
-
-
-def load_run(folder: str | Path, device: str | None = None, **overrides) -> Experiment:
-    """The experiment of a run folder with its trained policy loaded (config values may be overridden)."""
-    folder = Path(folder)
-    if not (folder / CONFIG).exists():
-        raise RunError(f"{folder}: no {CONFIG}; is this a run folder written by train.py?")
-    if not (folder / CHECKPOINT).exists():
-        raise RunError(f"{folder}: no {CHECKPOINT}; the run has not finished a meta-batch yet")
-    config: Config = load_config(folder / CONFIG).replace(device=device, **overrides)
-    try:
-        state = load_checkpoint(folder / CHECKPOINT, map_location=config.device)
-    except Exception as e:  # a truncated or foreign file: torch raises many kinds
-        raise RunError(f"{folder / CHECKPOINT}: cannot be loaded ({type(e).__name__}); the file is damaged") from None
-    experiment = Experiment.build(config)
-    try:
-        experiment.policy.load_state_dict(state["policy"])
-    except (KeyError, RuntimeError, TypeError) as e:
-        first = str(e).strip().splitlines()[0]
-        raise RunError(f"{folder / CHECKPOINT}: does not match the policy of {CONFIG} ({first})") from None
-    return experiment
-
-
 def evaluate(
     experiment: Experiment, num_batches: int, seed: int, adapt_steps: int = 1, progress: bool = True
 ) -> Evaluation:
@@ -113,9 +76,7 @@ def evaluate(
             with torch_threads(experiment.learner_threads):
                 compute_advantages(episodes, cfg.gamma, cfg.gae_lambda)
                 leaf = {k: v.requires_grad_() for k, v in params.items()}
-                params = adapt(policy, leaf, episodes, cfg.fast_lr, cfg.num_steps, first_order=True,
-                               adapted=learner.adapted_names).params
-                params = {k: v.detach() for k, v in params.items()}
+                params = {k: v.detach() for k, v in learner.adapt(episodes, leaf, create_graph=False).params.items()}
         tasks.extend(batch_tasks)
         returns.append(np.stack(per_step, 1))
         step_rewards.append(np.stack(rewards_per_step, 1))
@@ -124,7 +85,7 @@ def evaluate(
                       np.concatenate(step_rewards))
 
 
-def mean_reward_per_step(episodes) -> np.ndarray:
+def mean_reward_per_step(episodes: Episodes) -> np.ndarray:
     """``(tasks, T)``: each task's mean reward at step t over its episodes still running then (NaN if none)."""
     total = (episodes.rewards * episodes.mask).sum(2)
     count = episodes.mask.sum(2)
@@ -146,5 +107,3 @@ def save_results(evaluation: Evaluation, folder: Path) -> None:
     summary = {"tasks": len(evaluation.tasks), "episodes": evaluation.returns.shape[2], "steps": evaluation.summary()}
     (folder / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
-
-__all__ = ["ConfigError", "Evaluation", "RunError", "evaluate", "load_run", "mean_confidence_interval", "save_results"]

@@ -1,5 +1,9 @@
 """Clips of adapted policies: one episode per task, before and after adaptation, rendered headless.
 
+The episodes are rolled out by the sampler itself (:meth:`maml_rl.sampler.Sampler.sample`, on gymnasium
+environments made to render), which hands each step to a frame recorder: the clips show exactly what
+training and evaluation would sample, inputs, action noise and action mapping included.
+
 MuJoCo renders off-screen through EGL or OSMesa; ``MUJOCO_GL`` picks one (default here: ``egl``). The task
 environments render through the model's tracking camera (:mod:`maml_rl.envs.camera`), so the agent stays in
 frame however far it runs. Clips play in real time (one frame per environment step, ``1/dt`` frames per
@@ -21,10 +25,13 @@ import torch
 from gymnasium.envs.registration import load_env_creator
 
 from maml_rl.baseline import compute_advantages
-from maml_rl.runs.trainer import EVAL_STREAM, Experiment, batch_rng, task_rngs, torch_threads
-from maml_rl.sampler import normalized_to_bounds
+from maml_rl.envs.task_batch import TaskBatch
+from maml_rl.exits import first_line
+from maml_rl.experiment import Experiment
+from maml_rl.sampler import Sampler
+from maml_rl.seeding import VIDEO_STREAM, batch_rng, task_rngs
+from maml_rl.threads import torch_threads
 
-VIDEO_STREAM = EVAL_STREAM + 1
 VIDEO_FORMATS = ("mp4", "gif")
 SIDE_BY_SIDE = "before_after"
 WIDTH, HEIGHT = 320, 240  # multiples of 16 (H.264's macroblock), as are the caption heights: no rescaling
@@ -36,61 +43,44 @@ class RenderingUnavailable(RuntimeError):
     """No headless OpenGL backend could render a frame, or no encoder can write the chosen format."""
 
 
-@dataclass
-class RenderedEpisode:
-    """One rendered episode: ``len(frames) == steps + 1`` (the frame after reset first)."""
-
-    frames: list[np.ndarray]
-    episode_return: float
+def render_kwargs(env_kwargs: dict[str, Any], width: int = WIDTH, height: int = HEIGHT) -> dict[str, Any]:
+    """``env_kwargs`` for a task environment that renders RGB frames off-screen."""
+    return {**env_kwargs, "render_mode": "rgb_array", "width": width, "height": height}
 
 
 def make_render_env(env_id: str, env_kwargs: dict[str, Any], width: int = WIDTH, height: int = HEIGHT) -> gym.Env:
-    """A task environment that renders RGB frames off-screen, or :class:`RenderingUnavailable`."""
+    """A task environment that renders RGB frames off-screen (one frame rendered to prove it), or
+    :class:`RenderingUnavailable`."""
     os.environ.setdefault("MUJOCO_GL", "egl")
     creator = load_env_creator(gym.spec(env_id).entry_point)
     if "rgb_array" not in getattr(creator, "metadata", {}).get("render_modes", ()):
         raise RenderingUnavailable(f"{env_id} has no renderer; videos are recorded for the MuJoCo task environments")
     try:
-        env = gym.make(env_id, render_mode="rgb_array", width=width, height=height, **env_kwargs).unwrapped
+        env = gym.make(env_id, **render_kwargs(env_kwargs, width, height)).unwrapped
         env.reset(seed=0)
         frame = env.render()
     except Exception as e:  # GL failures surface as many exception types, from several libraries
         raise RenderingUnavailable(
             f"cannot render {env_id} headless with MUJOCO_GL={os.environ['MUJOCO_GL']} ({type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else 'no message'}); install EGL (libegl1) or OSMesa "
+            f"{first_line(e)}); install EGL (libegl1) or OSMesa "
             "(libosmesa6) and set MUJOCO_GL=egl or MUJOCO_GL=osmesa") from None
     if frame is None or np.asarray(frame).ndim != 3:
         raise RenderingUnavailable(f"{env_id} rendered no RGB frame with MUJOCO_GL={os.environ['MUJOCO_GL']}")
     return env
 
 
-@torch.no_grad()
-def _episode_frames(experiment: Experiment, env: gym.Env, params: dict[str, torch.Tensor], seed: int) -> RenderedEpisode:
-    """One episode of the policy with one task's parameters (a task axis of size 1), rendered each step."""
-    policy, cfg = experiment.policy, experiment.config
-    device = next(iter(params.values())).device
-    low = torch.as_tensor(env.action_space.low, dtype=torch.float32, device=device)
-    high = torch.as_tensor(env.action_space.high, dtype=torch.float32, device=device)
-    obs, _ = env.reset(seed=seed)
-    hidden = policy.initial_hidden(1, 1)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    frames, episode_return = [env.render()], 0.0
-    action = reward = None
-    for _ in range(cfg.horizon):
-        obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=device).view(1, 1, -1)
-        if action is None:
-            inputs_t = policy.inputs.first_step(obs_t)
-        else:
-            inputs_t = policy.inputs.next_step(obs_t, action, torch.tensor([[reward]], dtype=torch.float32, device=device))
-        mean, log_std, hidden = policy(inputs_t, params, hidden)
-        action = mean + log_std.exp() * torch.randn(mean.shape, generator=generator, device=device)
-        env_action = normalized_to_bounds(action, cfg.normalization_scale, low, high).view(-1).double().cpu().numpy()
-        obs, reward, terminated, _, _ = env.step(env_action)
-        episode_return += float(reward)
-        frames.append(env.render())
-        if terminated:
-            break
-    return RenderedEpisode(frames, episode_return)
+class FrameRecorder:
+    """An ``on_step`` observer of :meth:`~maml_rl.sampler.Sampler.sample`: each slot's frame after the reset and
+    after every step it takes (``len(frames[k])`` = its episode's steps + 1)."""
+
+    def __init__(self) -> None:
+        self.frames: list[list[np.ndarray]] = []
+
+    def __call__(self, batch: TaskBatch, stepped: np.ndarray) -> None:
+        if not self.frames:
+            self.frames = [[] for _ in range(batch.num_envs)]
+        for slot in np.flatnonzero(stepped):
+            self.frames[slot].append(batch.render(int(slot)))
 
 
 def task_title(task: Mapping[str, Any]) -> str:
@@ -163,34 +153,42 @@ def record_videos(experiment: Experiment, folder: Path, num_tasks: int, seed: in
     ``task{i}_after`` alone. Both episodes of a task start from the same reset seed and action noise.
     """
     check_format(video_format)
-    cfg, policy, sampler = experiment.config, experiment.policy, experiment.sampler
-    env = make_render_env(cfg.env_name, cfg.env_kwargs)
-    fps = 1.0 / env.dt  # real time: one frame per environment step
-    rng = batch_rng(seed, VIDEO_STREAM, 0)
-    tasks = sampler.sample_tasks(num_tasks, rng)
-    before = {k: v.detach() for k, v in policy.task_params(num_tasks).items()}
-    with torch_threads(1):
-        train = sampler.sample(policy, before, tasks, task_rngs(seed, VIDEO_STREAM, 0, range(num_tasks), 0))
-    with torch_threads(experiment.learner_threads):
-        compute_advantages(train, cfg.gamma, cfg.gae_lambda)
-        after = {k: v.detach() for k, v in experiment.learner.adapt(train, create_graph=False).params.items()}
+    cfg, policy, learner = experiment.config, experiment.policy, experiment.learner
+    make_render_env(cfg.env_name, cfg.env_kwargs).close()  # fails here, before any sampling, without a GL backend
+    renderer = Sampler(cfg.env_name, 1, cfg.horizon, cfg.normalization_scale, "gymnasium", render_kwargs(cfg.env_kwargs))
+    try:
+        fps = 1.0 / renderer.family.dt  # real time: one frame per environment step
+        tasks = experiment.sampler.sample_tasks(num_tasks, batch_rng(seed, VIDEO_STREAM, 0))
+        before = {k: v.detach() for k, v in policy.task_params(num_tasks).items()}
+        with torch_threads(1):
+            train = experiment.sampler.sample(policy, before, tasks, task_rngs(seed, VIDEO_STREAM, 0, range(num_tasks), 0))
+        with torch_threads(experiment.learner_threads):
+            compute_advantages(train, cfg.gamma, cfg.gae_lambda)
+            after = {k: v.detach() for k, v in learner.adapt(train, create_graph=False).params.items()}
+        clips = {}
+        for name, params in (("before", before), ("after", after)):
+            recorder = FrameRecorder()
+            with torch_threads(1):  # the same reset seeds and action noise before and after
+                episodes = renderer.sample(policy, params, tasks, task_rngs(seed, VIDEO_STREAM, 0, range(num_tasks), 1),
+                                           on_step=recorder)
+            clips[name] = list(zip(recorder.frames, episodes.returns[:, 0].tolist()))
+    finally:
+        renderer.close()
     steps = f"{cfg.num_steps} step{'s' if cfg.num_steps > 1 else ''}"
     labels = {"before": "before adaptation", "after": f"after adaptation ({steps})"}
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for i, task in enumerate(tasks):
-        env.reset_task(task)
         title = f"task {i}: {task_title(task)}"
         halves = {}
-        for name, params in (("before", before), ("after", after)):
-            episode = _episode_frames(experiment, env, {k: v[i : i + 1] for k, v in params.items()}, seed + i)
-            label = f"{labels[name]}: return {episode.episode_return:.1f}"
-            halves[name] = captioned(episode.frames, [label])
+        for name in ("before", "after"):
+            frames, episode_return = clips[name][i]
+            label = f"{labels[name]}: return {episode_return:.1f}"
+            halves[name] = captioned(frames, [label])
             written.append(folder / f"task{i}_{name}.{video_format}")
-            write_clip(written[-1], captioned(episode.frames, [title, label]), fps)
+            write_clip(written[-1], captioned(frames, [title, label]), fps)
         written.append(folder / f"task{i}_{SIDE_BY_SIDE}.{video_format}")
         write_clip(written[-1], side_by_side(halves["before"], halves["after"], f"{cfg.env_name}, {title}"), fps)
-    env.close()
     return written
 
 

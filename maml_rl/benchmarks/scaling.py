@@ -1,6 +1,6 @@
 """In-process vs Ray shards: meta-batch seconds, the overhead ratio, bytes moved, and a scaling estimate.
 
-    python -m maml_rl.benchmarks.scaling --config configs/halfcheetah-dir.yaml --policy mlp --shards 0,1,2 --batches 4
+    python -m maml_rl.benchmarks scaling --config configs/halfcheetah-dir.yaml --policy mlp --shards 0,1,2 --batches 4
 
 ``0`` is the in-process run, ``N`` ≥ 1 a local Ray instance with N shards. Per mode: the median meta-batch
 seconds (the first meta-batch, which pays start-up costs, is not timed when there are several), its phases, and
@@ -27,9 +27,16 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from maml_rl.cli import ArgumentParser, add_threads_flag
 from maml_rl.config import Config, ConfigError, load_config
+from maml_rl.exits import BAD_INPUT, OK, error_line
+from maml_rl.experiment import Experiment
 from maml_rl.optim import flatten
-from maml_rl.runs.trainer import Experiment, usable_cores
+from maml_rl.policies.registry import policy_types
+from maml_rl.process import usable_cores
+from maml_rl.scale.ray_session import connect, disconnect
+from maml_rl.scale.ray_shards import RayShards
+from maml_rl.threads import check_threads
 
 PHASES = ("time_sample_before", "time_adapt", "time_sample_after", "time_trpo")
 
@@ -38,22 +45,17 @@ def measure(config: Config, shards: int, batches: int, threads: int | None = Non
             address: str | None = None) -> dict[str, Any]:
     """Runs ``batches`` meta-batches in-process (``shards == 0``) or on ``shards`` Ray shards (a local Ray
     instance, or the cluster at ``address``)."""
-    experiment = Experiment.build(config)
-    experiment.learner_threads = threads or experiment.learner_threads
+    experiment = Experiment.build(config, threads)
     if shards:
-        from maml_rl.scale.ray_shards import RayShards, connect
-
         connect(address, None if address else usable_cores())
         experiment.shards = RayShards(config, experiment.policy.state_dict(), shards)
     try:
         rows = [experiment.meta_batch(batch) for batch in range(batches)]
     finally:
-        experiment.sampler.close()
         if shards:
-            from maml_rl.scale.ray_shards import disconnect
-
             calls = dict(experiment.shards.traffic.calls)
-            experiment.shards.close()
+        experiment.close()
+        if shards:
             disconnect()
     timed = rows[1:] if len(rows) > 1 else rows
     theta_bytes = flatten(experiment.policy.meta_params()).numel() * 4
@@ -84,22 +86,26 @@ def estimate(in_process: dict[str, Any], one_shard: dict[str, Any], tasks: int, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m maml_rl.benchmarks.scaling", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, required=True)
-    parser.add_argument("--policy", choices=["mlp", "rnn"])
+    parser = ArgumentParser(prog="python -m maml_rl.benchmarks scaling", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, required=True, help="YAML experiment config")
+    parser.add_argument("--policy", choices=policy_types(), help="override the config's policy type")
     parser.add_argument("--shards", default="0,1,2", help="comma-separated: 0 in-process, N Ray shards (default 0,1,2)")
-    parser.add_argument("--batches", type=int, default=4)
-    parser.add_argument("--threads", type=int, help="learner threads of the in-process run (default as train.py)")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--batches", type=int, default=4, help="meta-batches per mode; the first is not timed (default 4)")
+    add_threads_flag(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = parser.parse_args(argv)
     try:
-        modes = [int(s) for s in args.shards.split(",")]
+        threads = check_threads(args.threads)
+        try:
+            modes = [int(s) for s in args.shards.split(",")]
+        except ValueError:
+            raise ConfigError(f"--shards {args.shards!r}: give comma-separated integers, e.g. 0,1,2") from None
         config = load_config(args.config).replace(policy_type=args.policy)
-    except (ValueError, ConfigError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    results = [measure(config, n, args.batches, args.threads) for n in modes]
+    except ConfigError as e:
+        print(error_line(e), file=sys.stderr)
+        return BAD_INPUT
+    results = [measure(config, n, args.batches, threads) for n in modes]
     by = {r["shards"]: r for r in results}
     summary: dict[str, Any] = {"config": config.env_name, "policy": config.policy.type, "cores": usable_cores(),
                                "results": results}
@@ -112,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                                            for nodes in (1, 2, 4, 16)}
     if args.json:
         print(json.dumps(summary))
-        return 0
+        return OK
     print(f"{config.env_name} / {config.policy.type} on {usable_cores()} cores")
     for r in results:
         line = f"  {'in-process' if not r['shards'] else str(r['shards']) + ' shard(s)':<12} " \
@@ -125,8 +131,4 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     for name, seconds in summary.get("estimate_seconds", {}).items():
         print(f"  estimate {name:<9} {seconds:.2f} s/meta-batch")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return OK

@@ -1,6 +1,6 @@
 """Throughput and memory of meta-training, as ratios to raw MuJoCo measured in the same run.
 
-    python -m maml_rl.benchmarks.throughput --config configs/halfcheetah-dir.yaml --policy mlp [--batches N] [--json]
+    python -m maml_rl.benchmarks throughput --config configs/halfcheetah-dir.yaml --policy mlp [--batches N] [--json]
 
 (a) raw MuJoCo: ``mujoco.rollout`` stepping the task's model for meta-batch × fast-batch simulations with
 random actions, the same frame skip and horizon, one thread per core; (b) our sampler's environment steps
@@ -23,9 +23,13 @@ import mujoco
 import numpy as np
 from mujoco import rollout
 
-from maml_rl.cli import add_threads_flag, check_threads
+from maml_rl.cli import ArgumentParser, add_threads_flag
 from maml_rl.config import Config, ConfigError, load_config
-from maml_rl.runs.trainer import Experiment, usable_cores
+from maml_rl.exits import BAD_INPUT, OK, error_line
+from maml_rl.experiment import Experiment
+from maml_rl.policies.registry import policy_types
+from maml_rl.process import usable_cores
+from maml_rl.threads import check_threads
 
 PHASES = ("time_sample_before", "time_adapt", "time_sample_after", "time_trpo")
 
@@ -65,21 +69,23 @@ def raw_mujoco_steps_per_s(model: mujoco.MjModel, num_sims: int, frame_skip: int
 
 def run_benchmark(config: Config, batches: int, progress: bool = False, threads: int | None = None) -> dict[str, Any]:
     """Measures (a), (b) and (c) for ``config``; returns the numbers and their ratios."""
-    experiment = Experiment.build(config)
-    experiment.learner_threads = threads or experiment.learner_threads
+    experiment = Experiment.build(config, threads)
     family = experiment.sampler.family
     if not hasattr(family, "model"):
         raise ConfigError(f"{config.env_name} is not a MuJoCo task: the benchmark compares against raw MuJoCo")
     num_sims = config.meta_batch_size * config.fast_batch_size
     raw = raw_mujoco_steps_per_s(family.model, num_sims, family.frame_skip, config.horizon)
     rows, rss, faults = [], [], []
-    for batch in range(batches):
-        faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        rows.append(experiment.meta_batch(batch))
-        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before)
-        rss.append(current_rss_mb())
-        if progress:
-            print(f"meta-batch {batch}: {rows[-1]['seconds']:.2f} s, RSS {rss[-1]:.0f} MB", file=sys.stderr)
+    try:
+        for batch in range(batches):
+            faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            rows.append(experiment.meta_batch(batch))
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before)
+            rss.append(current_rss_mb())
+            if progress:
+                print(f"meta-batch {batch}: {rows[-1]['seconds']:.2f} s, RSS {rss[-1]:.0f} MB", file=sys.stderr)
+    finally:
+        experiment.close()
     timed = rows[1:] if len(rows) > 1 else rows  # the first batch pays one-off start-up costs
     sample_seconds = sum(r["time_sample_before"] + r["time_sample_after"] for r in timed)
     env_steps = sum(r["env_steps"] for r in timed)
@@ -124,10 +130,10 @@ def format_report(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m maml_rl.benchmarks.throughput", description=__doc__,
+    parser = ArgumentParser(prog="python -m maml_rl.benchmarks throughput", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, required=True, help="YAML config of a MuJoCo task")
-    parser.add_argument("--policy", choices=["mlp", "rnn"], help="override the config's policy type")
+    parser.add_argument("--policy", choices=policy_types(), help="override the config's policy type")
     parser.add_argument("--batches", type=int, default=3, help="meta-batches to run; the first is not timed when N > 1")
     parser.add_argument("--meta-batch-size", type=int, help="override tasks per meta-batch (default: the config's)")
     parser.add_argument("--fast-batch-size", type=int, help="override episodes per task (default: the config's)")
@@ -145,11 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             horizon=args.horizon, device=args.device)
         result = run_benchmark(config, args.batches, progress=not args.json, threads=threads)
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        print(error_line(e), file=sys.stderr)
+        return BAD_INPUT
     print(json.dumps(result) if args.json else format_report(result))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return OK

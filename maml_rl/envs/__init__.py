@@ -1,27 +1,31 @@
-"""Task environments, registered with gymnasium.
+"""Task environments, registered with gymnasium on import.
 
 ``gymnasium.make("HalfCheetahDir-v0")`` etc. works once this package is imported. Every environment is
-an ordinary ``gymnasium.Env`` with ``sample_tasks(n)`` and ``reset_task(task)`` (see :mod:`.task`).
+an ordinary ``gymnasium.Env`` with ``sample_tasks(n)`` and ``reset_task(task)`` (see :mod:`.task`); the
+families and their batched physics backends are registered in one table, here, through
+:func:`~maml_rl.envs.registry.register_task_family` (which is also how a family of your own is added).
+MuJoCo's warnings (e.g. an unstable simulation) become Python :class:`MuJoCoWarning` warnings instead of a
+``MUJOCO_LOG.TXT`` file in the working directory.
 """
 
 from __future__ import annotations
 
 import warnings
 
-import gymnasium as gym
 import mujoco
 
+from maml_rl.envs.registry import DEFAULT_HORIZON, register_task_family
 from maml_rl.envs.task import Task, TaskMixin
 
-DEFAULT_HORIZON = 100
-
-ENV_ENTRY_POINTS = {
-    "HalfCheetahDir-v0": "maml_rl.envs.half_cheetah:HalfCheetahDirEnv",
-    "HalfCheetahVel-v0": "maml_rl.envs.half_cheetah:HalfCheetahVelEnv",
-    "AntDir-v0": "maml_rl.envs.ant:AntDirEnv",
-    "AntVel-v0": "maml_rl.envs.ant:AntVelEnv",
-    "2DNavigation-v0": "maml_rl.envs.navigation:Navigation2DEnv",
-}
+_MUJOCO_BATCH = "maml_rl.envs.batched_mujoco"
+for _env_id, _entry_point, _batched in (
+    ("HalfCheetahDir-v0", "maml_rl.envs.half_cheetah:HalfCheetahDirEnv", f"{_MUJOCO_BATCH}:HalfCheetahTaskBatch"),
+    ("HalfCheetahVel-v0", "maml_rl.envs.half_cheetah:HalfCheetahVelEnv", f"{_MUJOCO_BATCH}:HalfCheetahTaskBatch"),
+    ("AntDir-v0", "maml_rl.envs.ant:AntDirEnv", f"{_MUJOCO_BATCH}:AntTaskBatch"),
+    ("AntVel-v0", "maml_rl.envs.ant:AntVelEnv", f"{_MUJOCO_BATCH}:AntTaskBatch"),
+    ("2DNavigation-v0", "maml_rl.envs.navigation:Navigation2DEnv", "maml_rl.envs.navigation:Navigation2DBatch"),
+):
+    register_task_family(_env_id, _entry_point, batched=_batched)
 
 
 class MuJoCoWarning(RuntimeWarning):
@@ -36,14 +40,7 @@ def _mujoco_warning(message: str) -> None:
         warnings.warn(f"MuJoCo: {message}", MuJoCoWarning, stacklevel=2)
 
 
-def _route_mujoco_warnings() -> None:
-    """MuJoCo prints warnings and appends them to ./MUJOCO_LOG.TXT; send them to Python's warnings instead."""
-    mujoco.set_mju_user_warning(_mujoco_warning)
+# MuJoCo prints warnings and appends them to ./MUJOCO_LOG.TXT; send them to Python's warnings instead.
+mujoco.set_mju_user_warning(_mujoco_warning)
 
-
-for _env_id, _entry_point in ENV_ENTRY_POINTS.items():
-    if _env_id not in gym.registry:
-        gym.register(_env_id, entry_point=_entry_point, max_episode_steps=DEFAULT_HORIZON)
-_route_mujoco_warnings()
-
-__all__ = ["ENV_ENTRY_POINTS", "DEFAULT_HORIZON", "MuJoCoWarning", "Task", "TaskMixin"]
+__all__ = ["DEFAULT_HORIZON", "MuJoCoWarning", "Task", "TaskMixin", "register_task_family"]

@@ -41,7 +41,8 @@ import numpy as np
 
 from maml_rl.envs import rewards
 from maml_rl.envs.task import Task, checked_actions
-from maml_rl.envs.task_batch import TaskBatch, _check_len
+from maml_rl.envs.task_batch import TaskBatch, check_len
+from maml_rl.process import usable_cores
 
 
 def _load_mujoco_library() -> ctypes.CDLL:
@@ -179,14 +180,6 @@ class MjBatch:
         raise RuntimeError(f"MuJoCo raised in {failed} simulation(s) {sims[:5].tolist()}; simulation {first}: {message}")
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on; MuJoCo's default (the machine's logical CPUs) can exceed it in a container."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _array(address: int, shape: tuple[int, ...], dtype: type) -> np.ndarray:
     ctype = np.ctypeslib.as_ctypes_type(dtype)
     return np.ctypeslib.as_array(ctypes.cast(address, ctypes.POINTER(ctype)), shape=shape)
@@ -217,7 +210,7 @@ class MujocoTaskBatch(TaskBatch):
         self.frame_skip = int(self.family.frame_skip)
         self.dt = float(self.family.dt)
         self.forward_term = type(self.family).forward_term
-        self.batch = MjBatch(self.model, num_envs, nthread=usable_cpus(), persistent=self.needs_contact_forces)
+        self.batch = MjBatch(self.model, num_envs, nthread=usable_cores(), persistent=self.needs_contact_forces)
         self.qpos = self.batch.component(mujoco.mjtState.mjSTATE_QPOS)
         self.qvel = self.batch.component(mujoco.mjtState.mjSTATE_QVEL)
         self.ctrl = self.batch.component(mujoco.mjtState.mjSTATE_CTRL)
@@ -228,8 +221,8 @@ class MujocoTaskBatch(TaskBatch):
         self._rne_post_constraint = ctypes.cast(_lib().mj_rnePostConstraint, ctypes.c_void_p)
 
     def reset(self, tasks: Sequence[Task], seeds: Sequence[int]) -> np.ndarray:
-        _check_len("tasks", tasks, self.num_envs)
-        _check_len("seeds", seeds, self.num_envs)
+        check_len("tasks", tasks, self.num_envs)
+        check_len("seeds", seeds, self.num_envs)
         for task in {id(task): task for task in tasks}.values():  # slots share their task's dict
             self.family.reset_task(task)  # validates the task
         values = self.family.task_array(tasks)
@@ -341,17 +334,3 @@ class AntTaskBatch(MujocoTaskBatch):
         reward = rewards.total(self.last_reward_terms)
         terminated = ~healthy if family._terminate_when_unhealthy else np.zeros(self.num_envs, dtype=bool)
         return obs, reward, terminated
-
-
-MUJOCO_BATCHES: dict[str, type[MujocoTaskBatch]] = {
-    "HalfCheetahDir-v0": HalfCheetahTaskBatch,
-    "HalfCheetahVel-v0": HalfCheetahTaskBatch,
-    "AntDir-v0": AntTaskBatch,
-    "AntVel-v0": AntTaskBatch,
-}
-"""The batched backend of each MuJoCo task family."""
-
-
-def make_mujoco_batch(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> MujocoTaskBatch:
-    """The batched backend for ``env_id`` (one of :data:`MUJOCO_BATCHES`)."""
-    return MUJOCO_BATCHES[env_id](env_id, num_envs, env_kwargs)

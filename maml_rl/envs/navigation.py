@@ -5,6 +5,7 @@ Cheap to simulate, so it is what the learning tests run on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -12,6 +13,7 @@ import numpy as np
 
 from maml_rl.envs import rewards
 from maml_rl.envs.task import Task, TaskMixin, checked_actions
+from maml_rl.envs.task_batch import TaskBatch, check_len
 
 
 class Navigation2DEnv(TaskMixin, gym.Env):
@@ -50,3 +52,33 @@ class Navigation2DEnv(TaskMixin, gym.Env):
         reward = float(rewards.navigation_reward(self._position, self._goal))
         terminated = bool(rewards.navigation_reached(self._position, self._goal))
         return self._position.astype(np.float32), reward, terminated, False, {"task": self.task}
+
+
+class Navigation2DBatch(TaskBatch):
+    """2DNavigation for every slot at once, as array operations."""
+
+    def __init__(self, env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> None:
+        self.family = gym.make(env_id, **(env_kwargs or {})).unwrapped
+        self.num_envs = num_envs
+        self.observation_dim = 2
+        self.action_low = np.asarray(self.family.action_space.low, dtype=np.float64)
+        self.action_high = np.asarray(self.family.action_space.high, dtype=np.float64)
+        self.position = np.zeros((num_envs, 2))
+        self.goal = np.zeros((num_envs, 2))
+
+    def reset(self, tasks: Sequence[Task], seeds: Sequence[int]) -> np.ndarray:
+        check_len("tasks", tasks, self.num_envs)
+        check_len("seeds", seeds, self.num_envs)
+        for task in tasks:
+            self.family.reset_task(task)  # validates the task's form
+        self.goal = self.family.task_array(tasks)
+        self.position = np.zeros((self.num_envs, 2))
+        return self.position.astype(np.float32).astype(np.float64)
+
+    def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        step = checked_actions(actions, self.action_low, self.action_high, type(self).__name__)
+        self.position = np.where(active[:, None], self.position + step, self.position)
+        reward = np.where(active, rewards.navigation_reward(self.position, self.goal), 0.0)
+        terminated = active & rewards.navigation_reached(self.position, self.goal)
+        obs = np.where(active[:, None], self.position.astype(np.float32), 0.0).astype(np.float64)
+        return obs, reward, terminated

@@ -8,6 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
+REWARD_TERMS = {
+    "forward": "forward reward",
+    "ctrl": "control cost",
+    "contact": "contact cost",
+    "survive": "survive reward",
+}
+"""Every term a family's reward is split into (``Episodes.reward_terms``, the ``reward_<term>_*`` metrics), with
+how figures name it. The ``*_reward_terms`` functions below return these keys; costs carry their sign."""
+
 HALF_CHEETAH_CTRL_COST = 0.05
 """Weight of Σa² in both HalfCheetah tasks (pytorch-maml-rl's 0.5 × 1e-1)."""
 

@@ -4,8 +4,8 @@ Slot ``k`` of a batch of ``tasks × episodes`` slots runs task ``k // episodes``
 interface; the backends are
 
 * :class:`GymnasiumTaskBatch` — the reference: one ``gymnasium.Env`` per slot, stepped one by one;
-* batched array backends (e.g. :class:`Navigation2DBatch`) that advance every slot in one call and are
-  tested against the reference for identical observations, rewards and terminations.
+* batched array backends (registered with the family, :mod:`maml_rl.envs.registry`) that advance every slot
+  in one call and are tested against the reference for identical observations, rewards and terminations.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from typing import Any, Callable, Sequence
 import gymnasium as gym
 import numpy as np
 
-import maml_rl.envs  # noqa: F401  (registers the task environments)
-from maml_rl.envs import rewards
-from maml_rl.envs.task import Task, TaskMixin, checked_actions
+from maml_rl.envs.registry import batched_backend, batched_families, check_task_env, has_batched_backend
+from maml_rl.envs.task import Task, TaskMixin
 
 
 class TaskBatch:
@@ -44,6 +43,10 @@ class TaskBatch:
         """
         raise NotImplementedError
 
+    def render(self, slot: int) -> np.ndarray:
+        """An RGB frame ``(height, width, 3)`` of slot ``slot`` now (backends made to render only)."""
+        raise NotImplementedError(f"{type(self).__name__} does not render; use the gymnasium backend")
+
     def close(self) -> None:
         """Releases the environments."""
 
@@ -54,6 +57,7 @@ class GymnasiumTaskBatch(TaskBatch):
     def __init__(self, env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> None:
         self.envs = [gym.make(env_id, **(env_kwargs or {})).unwrapped for _ in range(num_envs)]
         first = self.envs[0]
+        check_task_env(first, env_id)
         self.family = first
         self.num_envs = num_envs
         self.observation_dim = int(np.prod(first.observation_space.shape))
@@ -61,8 +65,8 @@ class GymnasiumTaskBatch(TaskBatch):
         self.action_high = np.asarray(first.action_space.high, dtype=np.float64)
 
     def reset(self, tasks: Sequence[Task], seeds: Sequence[int]) -> np.ndarray:
-        _check_len("tasks", tasks, self.num_envs)
-        _check_len("seeds", seeds, self.num_envs)
+        check_len("tasks", tasks, self.num_envs)
+        check_len("seeds", seeds, self.num_envs)
         obs = np.empty((self.num_envs, self.observation_dim))
         for k, (env, task, seed) in enumerate(zip(self.envs, tasks, seeds)):
             env.reset_task(task)
@@ -83,55 +87,13 @@ class GymnasiumTaskBatch(TaskBatch):
         self.last_reward_terms = terms
         return obs, reward, terminated
 
+    def render(self, slot: int) -> np.ndarray:
+        return self.envs[slot].render()
+
     def close(self) -> None:
         for env in self.envs:
             env.close()
 
-
-class Navigation2DBatch(TaskBatch):
-    """2DNavigation for every slot at once, as array operations."""
-
-    def __init__(self, env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> None:
-        self.family = gym.make(env_id, **(env_kwargs or {})).unwrapped
-        self.num_envs = num_envs
-        self.observation_dim = 2
-        self.action_low = np.asarray(self.family.action_space.low, dtype=np.float64)
-        self.action_high = np.asarray(self.family.action_space.high, dtype=np.float64)
-        self.position = np.zeros((num_envs, 2))
-        self.goal = np.zeros((num_envs, 2))
-
-    def reset(self, tasks: Sequence[Task], seeds: Sequence[int]) -> np.ndarray:
-        _check_len("tasks", tasks, self.num_envs)
-        _check_len("seeds", seeds, self.num_envs)
-        for task in tasks:
-            self.family.reset_task(task)  # validates the task's form
-        self.goal = self.family.task_array(tasks)
-        self.position = np.zeros((self.num_envs, 2))
-        return self.position.astype(np.float32).astype(np.float64)
-
-    def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        step = checked_actions(actions, self.action_low, self.action_high, type(self).__name__)
-        self.position = np.where(active[:, None], self.position + step, self.position)
-        reward = np.where(active, rewards.navigation_reward(self.position, self.goal), 0.0)
-        terminated = active & rewards.navigation_reached(self.position, self.goal)
-        obs = np.where(active[:, None], self.position.astype(np.float32), 0.0).astype(np.float64)
-        return obs, reward, terminated
-
-
-def _mujoco_batch(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> TaskBatch:
-    from maml_rl.envs.batched_mujoco import make_mujoco_batch  # imported on use: it builds on this module
-
-    return make_mujoco_batch(env_id, num_envs, env_kwargs)
-
-
-BATCHED_BACKENDS: dict[str, Callable[..., TaskBatch]] = {
-    "2DNavigation-v0": Navigation2DBatch,
-    "HalfCheetahDir-v0": _mujoco_batch,
-    "HalfCheetahVel-v0": _mujoco_batch,
-    "AntDir-v0": _mujoco_batch,
-    "AntVel-v0": _mujoco_batch,
-}
-"""Environments with a batched array backend; the others use :class:`GymnasiumTaskBatch`."""
 
 BACKENDS = ("auto", "batched", "gymnasium")
 
@@ -140,15 +102,16 @@ def make_task_batch(env_id: str, num_envs: int, backend: str = "auto", env_kwarg
     """A :class:`TaskBatch` of ``num_envs`` slots; ``auto`` picks the batched backend where one exists."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown sampler backend {backend!r}; choose one of {BACKENDS}")
-    if backend == "batched" and env_id not in BATCHED_BACKENDS:
+    if backend == "batched" and not has_batched_backend(env_id):
         raise ValueError(
-            f"no batched backend for {env_id!r} (batched: {sorted(BATCHED_BACKENDS)}); use backend 'gymnasium' or 'auto'"
+            f"no batched backend for {env_id!r} (batched: {batched_families()}); use backend 'gymnasium' or 'auto'"
         )
-    if backend in ("auto", "batched") and env_id in BATCHED_BACKENDS:
-        return BATCHED_BACKENDS[env_id](env_id, num_envs, env_kwargs)
+    if backend in ("auto", "batched") and has_batched_backend(env_id):
+        return batched_backend(env_id)(env_id, num_envs, env_kwargs)
     return GymnasiumTaskBatch(env_id, num_envs, env_kwargs)
 
 
-def _check_len(name: str, values: Sequence[Any], expected: int) -> None:
+def check_len(name: str, values: Sequence[Any], expected: int) -> None:
+    """Raises ``ValueError`` unless ``values`` has one entry per slot."""
     if len(values) != expected:
         raise ValueError(f"{name} has {len(values)} entries, expected one per slot ({expected})")

@@ -23,6 +23,7 @@ from maml_rl.policies.inputs import PolicyInputs
 Params = dict[str, Tensor]
 Hidden = tuple[Tensor, ...]
 
+
 class _Tanh(torch.autograd.Function):
     """tanh with a faster forward kernel and PyTorch's own (fused, twice differentiable) backward.
 
@@ -78,7 +79,9 @@ def gaussian_kl(mean_p: Tensor, log_std_p: Tensor, mean_q: Tensor, log_std_q: Te
 class Policy(nn.Module):
     """A Gaussian policy over per-task parameter dicts. Subclasses implement :meth:`_mean_step`/`_mean_sequence`."""
 
-    is_recurrent: bool = False
+    prefers_one_thread: bool = False
+    """Whether the learner runs faster on one torch thread than on every core (see
+    :func:`maml_rl.threads.learner_threads`)."""
 
     def __init__(self, obs_dim: int, act_dim: int, init_std: float = 1.0, inputs: tuple[str, ...] = ("observation",)) -> None:
         super().__init__()
@@ -138,12 +141,6 @@ class Policy(nn.Module):
 
     def _mean_sequence(self, obs: Tensor, params: Params) -> Tensor:
         raise NotImplementedError
-
-    def describe(self) -> dict[str, Any]:
-        """A summary for logs: type, learnable and frozen parameter counts."""
-        learnable = sum(p.numel() for p in self.parameters())
-        frozen = sum(b.numel() for b in self.buffers())
-        return {"type": type(self).__name__, "learnable_parameters": learnable, "frozen_parameters": frozen}
 
 
 def _check_obs(obs: Tensor, ndim: int, input_dim: int, layout: str) -> None:

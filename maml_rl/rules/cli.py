@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from maml_rl.cli import ArgumentParser, error_line
+from maml_rl.cli import ArgumentParser
+from maml_rl.exits import error_line
 from maml_rl.runs.resources import FolderError, available_memory, check_output_folder, remove_created
 
 from .config import RULE_NAMES, ConfigError, load_config, with_overrides

@@ -19,6 +19,8 @@ from typing import Any, Literal, Optional
 
 import yaml
 
+from maml_rl.exits import first_line
+
 RULE_NAMES = ("sgd", "wp", "np", "meta")
 TASK_NAMES = ("teacher-student", "mnist")
 
@@ -233,7 +235,7 @@ def load_config(path: str | Path) -> RulesConfig:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: not valid YAML ({first_line(exc)})") from None
     try:
         return config_from_dict(data)
     except ConfigError as exc:

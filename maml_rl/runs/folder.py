@@ -1,5 +1,5 @@
-"""Where runs live: the default run folder, the newest one, what differs from a run's config, and the
-shortest command that resumes a run."""
+"""Run folders: where runs live (the default folder, the newest one), whether one can be resumed or loaded,
+what differs from a run's config, and the shortest command that resumes a run."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from maml_rl.config import Config, ConfigError, flatten_keys, load_config, to_dict
-from maml_rl.runs.log import CHECKPOINT, CONFIG
+from maml_rl.exits import first_line
+from maml_rl.experiment import Experiment
+from maml_rl.runs.log import CHECKPOINT, CONFIG, load_checkpoint, read_metrics
 
 RUNS = Path("runs")
 """Where run folders go by default (relative to the working directory)."""
@@ -19,6 +21,11 @@ OVERRIDES = {"policy.type": ("--policy", "policy_type"), "seed": ("--seed", "see
              "meta-batch-size": ("--meta-batch-size", "meta_batch_size"),
              "fast-batch-size": ("--fast-batch-size", "fast_batch_size")}
 """train.py's flags that override config keys (besides the resumable ones): key -> (flag, Config.replace name)."""
+
+
+class RunFolderError(RuntimeError):
+    """A run folder that cannot be used as asked (exists without --resume, nothing to resume, a damaged
+    checkpoint, a checkpoint that does not fit its config, not a run folder at all)."""
 
 
 def default_run_folder(config_path: Path, config: Config) -> Path:
@@ -72,3 +79,46 @@ def latest_run(runs: Path = RUNS) -> Path | None:
         except OSError:
             continue
     return max(found)[2] if found else None
+
+
+def check_resumable(folder: Path, device: str = "cpu") -> dict[str, Any]:
+    """The checkpoint of the run in ``folder``, once it and ``metrics.jsonl`` have been read without a problem.
+
+    Raises :class:`RunFolderError` (no checkpoint, a damaged one) or :class:`~maml_rl.runs.log.MetricsError`.
+    """
+    path = Path(folder) / CHECKPOINT
+    if not path.exists():
+        raise RunFolderError(f"{folder}: no {CHECKPOINT} to resume from; start a new run without --resume")
+    state = _load(path, device)
+    read_metrics(folder)
+    return state
+
+
+def _load(path: Path, device: str) -> dict[str, Any]:
+    try:
+        state = load_checkpoint(path, map_location=device)
+        int(state["batch"]), state["policy"].keys()
+    except Exception as e:  # noqa: BLE001 - a truncated or foreign file: torch raises many kinds
+        raise RunFolderError(f"{path}: cannot be loaded ({type(e).__name__}); the file is damaged: "
+                             "restore it from a backup or start a new run") from None
+    return state
+
+
+def load_run(folder: str | Path, device: str | None = None, threads: int | None = None, **overrides: Any) -> Experiment:
+    """The experiment of a run folder with its trained policy loaded (config values may be overridden, e.g.
+    ``meta_batch_size=10``; ``threads``: the learner's, as for :meth:`Experiment.build`); raises
+    :class:`RunFolderError` for a folder that holds no usable run."""
+    folder = Path(folder)
+    if not (folder / CONFIG).exists():
+        raise RunFolderError(f"{folder}: no {CONFIG}; is this a run folder written by train.py?")
+    if not (folder / CHECKPOINT).exists():
+        raise RunFolderError(f"{folder}: no {CHECKPOINT}; the run has not finished a meta-batch yet")
+    config = load_config(folder / CONFIG).replace(device=device, **overrides)
+    state = _load(folder / CHECKPOINT, config.device)
+    experiment = Experiment.build(config, threads)
+    try:
+        experiment.policy.load_state_dict(state["policy"])
+    except (KeyError, RuntimeError, TypeError) as e:
+        experiment.close()
+        raise RunFolderError(f"{folder / CHECKPOINT}: does not match the policy of {CONFIG} ({first_line(e)})") from None
+    return experiment

@@ -19,8 +19,15 @@ from typing import IO, Any, Callable
 import torch
 
 CHECKPOINT = "checkpoint.pt"
+"""The policy's state after the last complete meta-batch, that batch's index and the config."""
 METRICS = "metrics.jsonl"
+"""One JSON object per meta-batch."""
 CONFIG = "config.yaml"
+"""The run's resolved config."""
+RESULTS = "results.npz"
+"""``test.py``'s evaluation on fresh tasks: the returns after 0, 1, …, K adaptation steps."""
+SUMMARY = "results.json"
+"""The evaluation's per-step means and CIs; written after :data:`RESULTS`, so it marks a whole evaluation."""
 
 
 class RunWriteError(OSError):

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from maml_rl.config import Config, ConfigError
-from maml_rl.runs.resources import available_memory, format_bytes
+from maml_rl.envs.task_batch import make_task_batch
+from maml_rl.exits import first_line
 from maml_rl.policies.rnn import CELL_GATES
+from maml_rl.runs.resources import available_memory, format_bytes
 
 # Bytes per time step of one meta-batch (train and valid episodes, the learner's activations and graphs),
 # fitted from the peak resident size of one meta-batch (maml_rl.benchmarks.throughput's kind of run, 2DNavigation,
@@ -72,8 +74,6 @@ def environment_keywords(env_name: str) -> list[str]:
 
 def check_environment(config: Config, source: str) -> EnvironmentInfo:
     """Makes one simulation of the config's environment with its ``env-kwargs``, resets and steps it."""
-    from maml_rl.envs.task_batch import make_task_batch
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -87,7 +87,7 @@ def check_environment(config: Config, source: str) -> EnvironmentInfo:
             finally:
                 batch.close()
     except Exception as e:  # noqa: BLE001 - whatever the environment raises, the cause is the input
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        reason = first_line(e)
         if not config.env_kwargs:
             raise ConfigError(f"{source}: cannot make {config.env_name}: {type(e).__name__}: {reason}") from None
         known = environment_keywords(config.env_name)

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from maml_rl.exits import INTERRUPTED, TERMINATED
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _pending: list[int] = []
 _deferring = 0
@@ -22,12 +24,12 @@ _deferring = 0
 class Terminated(KeyboardInterrupt):
     """SIGTERM arrived; the process should stop as on Ctrl-C, with exit status 128 + 15."""
 
-    exit_status = 143
+    exit_status = TERMINATED
 
 
 def exit_status(interrupt: KeyboardInterrupt) -> int:
     """143 after SIGTERM, 130 after Ctrl-C (the shells' 128 + signal number)."""
-    return getattr(interrupt, "exit_status", 130)
+    return getattr(interrupt, "exit_status", INTERRUPTED)
 
 
 def _raise_for(signum: int) -> None:

@@ -2,9 +2,9 @@
 
 Each shard holds a :class:`~maml_rl.metabatch.TaskSlice`, the same object the in-process run uses for all its
 tasks: its own batched sampler, episodes, advantages and inner-loop adaptation. The driver keeps θ and runs
-conjugate gradient and the line search (:meth:`maml_rl.metalearner.MAMLTRPO.outer_step`); every call sends one
-θ-sized vector (one ``ray.put``, fetched by each shard) and sums what the shards send back. Episodes never
-leave their shard.
+conjugate gradient and the line search (:func:`maml_rl.trpo.trpo_step`); every call sends one θ-sized vector
+(one ``ray.put``, fetched by each shard) and sums what the shards send back. Episodes never leave their shard.
+The driver connects with :func:`maml_rl.scale.ray_session.ray_session`.
 
 A shard that dies (its actor killed, its node gone) is started again on the same slice, and the calls of the
 current meta-batch that built its state (sampling and adaptation, the gradient) are replayed from the same
@@ -17,72 +17,22 @@ from __future__ import annotations
 import os
 import pickle
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from maml_rl.config import Config
-from maml_rl.metabatch import SliceReport, sum_pairs, sum_tensors
+from maml_rl.exits import first_line
+from maml_rl.experiment import Experiment
+from maml_rl.metabatch import SliceReport, TaskSlice, sum_pairs, sum_tensors
+from maml_rl.process import reuse_freed_memory
+from maml_rl.scale.ray_session import ClusterError
 
 READY_TIMEOUT_S = 300.0
 """How long a (re)started shard may take to build its environments before the cluster counts as lost."""
 RESTARTS_PER_CALL = 3
 """Restarts of one shard within one call before giving up."""
-PROBE_TIMEOUT_S = 10.0
-"""How long to wait for a cluster's address to answer before calling it unreachable."""
-
-
-class ClusterError(RuntimeError):
-    """The Ray cluster cannot be reached, was lost, or cannot host the shards."""
-
-
-def connect(address: str | None, num_cpus: int | None = None) -> None:
-    """Joins the cluster at ``address`` (``auto``, ``ray://host:port``, ``host:port``), or starts a local Ray
-    instance when ``None``; without the dashboard and usage statistics (see :mod:`maml_rl`).
-
-    The shards' worker processes import this same ``maml_rl`` (its folder goes first on their PYTHONPATH), so a
-    checkout that is not the installed one runs its own code everywhere on a local machine.
-    """
-    import ray
-
-    package_root = str(Path(__file__).resolve().parents[2])
-    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
-    runtime_env = {"env_vars": {"PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": os.environ["RAY_USAGE_STATS_ENABLED"]}}
-    if address not in (None, "auto"):
-        _probe(address)
-    options: dict[str, Any] = {"runtime_env": runtime_env, "log_to_driver": False, "configure_logging": False}
-    if address is None:
-        options.update(num_cpus=num_cpus, include_dashboard=False)
-    try:
-        # "local": always a new instance, never one that `ray start` (or a test's cluster) left running here
-        ray.init(address=address or "local", **options)
-    except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError, TimeoutError, ...
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ClusterError(f"--ray {address or '(local)'}: cannot connect to the Ray cluster ({first})") from None
-
-
-def _probe(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
-    """Raises :class:`ClusterError` unless something accepts a TCP connection at ``address``'s host and port
-    (``ray.init`` itself keeps retrying an unreachable address for many minutes)."""
-    import socket
-
-    hostport = address.removeprefix("ray://")
-    host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        raise ClusterError(f"--ray {address}: not a cluster address; give auto, ray://HOST:PORT or HOST:PORT")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-    except OSError as e:
-        raise ClusterError(f"--ray {address}: cannot reach the Ray cluster ({e.strerror or type(e).__name__})") from None
-
-
-def disconnect() -> None:
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
 
 
 def task_slices(num_tasks: int, shards: int) -> list[range]:
@@ -107,15 +57,12 @@ class ShardActor:
     """The Ray actor of one slice (wrapped with ``ray.remote`` at start-up, so importing needs no Ray)."""
 
     def __init__(self, config: Config, policy_state: dict[str, Tensor], tasks: range, threads: int) -> None:
-        from maml_rl.metabatch import TaskSlice
-        from maml_rl.runs.trainer import Experiment, default_learner_threads
-
+        reuse_freed_memory()  # OMP_WAIT_POLICY comes with the worker's environment (see ray_session.connect)
         torch.set_num_threads(threads)
         experiment = Experiment.build(config)
         experiment.policy.load_state_dict(policy_state)  # frozen recurrent weights come with it
-        learner_threads = min(default_learner_threads(config), threads)
-        self.slice = TaskSlice(experiment.sampler, experiment.policy, experiment.learner, config, tasks,
-                               learner_threads)
+        cap = min(experiment.learner_threads, threads)
+        self.slice = TaskSlice(experiment.sampler, experiment.policy, experiment.learner, config, tasks, cap)
 
     def ready(self) -> int:
         return os.getpid()
@@ -145,8 +92,11 @@ class Traffic:
 class RayShards:
     """The meta-batch's tasks on ``shards`` Ray actors (default: one per alive node), each a contiguous slice.
 
-    The same methods as :class:`maml_rl.metabatch.InProcessShards`; sums over shards are taken in shard order.
+    A :class:`~maml_rl.metabatch.Slices`, like :class:`~maml_rl.metabatch.LocalSlices`; sums over shards are
+    taken in shard order.
     """
+
+    shares_policy = False
 
     def __init__(self, config: Config, policy_state: dict[str, Tensor], shards: int | None = None) -> None:
         import ray
@@ -192,7 +142,7 @@ class RayShards:
             raise ClusterError(f"the Ray shards did not start within {READY_TIMEOUT_S:.0f} s (not enough free CPUs "
                                "in the cluster?)") from None
         except ray.exceptions.RayError as e:
-            raise ClusterError(f"a Ray shard failed to start: {_first_line(e)}") from None
+            raise ClusterError(f"a Ray shard failed to start: {first_line(e)}") from None
 
     def _restart(self, i: int) -> None:
         import ray
@@ -230,7 +180,7 @@ class RayShards:
                 except ray.exceptions.RayTaskError:
                     raise  # an error in our own code on the shard: not the cluster's fault
                 except (ray.exceptions.RayError, ConnectionError) as e:
-                    raise ClusterError(f"lost the Ray cluster: {_first_line(e)}") from None
+                    raise ClusterError(f"lost the Ray cluster: {first_line(e)}") from None
         self.traffic.calls[method] = self.traffic.calls.get(method, 0) + 1
         if payload is not None:
             self.traffic.sent += payload_bytes(payload) * self.num_shards
@@ -271,7 +221,3 @@ class RayShards:
                     ray.kill(actor, no_restart=True)
                 except Exception:  # noqa: BLE001 - the cluster may be gone
                     pass
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]

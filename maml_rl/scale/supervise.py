@@ -10,14 +10,12 @@ import signal
 import subprocess
 import sys
 import traceback
-from typing import Callable
+from collections.abc import Callable
+
+from maml_rl.exits import BAD_INPUT, FAILED, OWN_STATUSES, SOFTWARE_ERROR
 
 CHILD = "MAML_RL_RAY_DRIVER"
 """Set in the child's environment: the child trains, the parent watches."""
-SOFTWARE_ERROR = 70
-"""The child's status after an unexpected Python error (its traceback printed): Ray's own exit is status 1."""
-OWN_STATUSES = {0, 2, 3, 4, SOFTWARE_ERROR, 130, 143}
-"""Statuses with which train.py itself ends, having said why."""
 
 
 def is_child() -> bool:
@@ -25,8 +23,8 @@ def is_child() -> bool:
 
 
 def as_child(main: Callable[[], int]) -> int:
-    """``main()``, with an unexpected exception ending in :data:`SOFTWARE_ERROR` (after its traceback) rather than
-    Python's status 1, which the parent reads as Ray having ended the process."""
+    """``main()``, with an unexpected exception ending in :data:`~maml_rl.exits.SOFTWARE_ERROR` (after its
+    traceback) rather than Python's status 1, which the parent reads as Ray having ended the process."""
     try:
         return main()
     except Exception:  # noqa: BLE001 - reported in full, then told apart from Ray's exit
@@ -49,7 +47,7 @@ def run_watched(command: list[str], lost_message: Callable[[int], str]) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if status in OWN_STATUSES:
+    if status in OWN_STATUSES - {FAILED}:  # train.py never ends with 1 itself; Ray ends the driver with it
         return status
     print(lost_message(status), file=sys.stderr)
-    return 2
+    return BAD_INPUT

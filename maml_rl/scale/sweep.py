@@ -5,13 +5,12 @@ folder already holds a checkpoint), so a sweep adds scheduling and bookkeeping a
 loop. Trials ask Tune for ``threads_per_run`` CPUs each, so as many run at once as the cluster's CPUs allow.
 Running the same sweep again skips the finished runs and continues the interrupted ones from their own
 checkpoints: the outcome equals an uninterrupted sweep's, because a resumed run draws what an uninterrupted
-one draws (see :mod:`maml_rl.runs.trainer`).
+one draws (see :mod:`maml_rl.seeding`). Ray Tune is imported where it is used: it is an optional extra.
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
 import shutil
 import signal
 import subprocess
@@ -22,9 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from maml_rl.config import load_config, with_overrides
+from maml_rl.config import ConfigError, load_config, with_overrides
+from maml_rl.policies.registry import policy_types
+from maml_rl.process import usable_cores
 from maml_rl.runs.folder import default_run_folder
-from maml_rl.runs.log import CHECKPOINT, CONFIG, load_checkpoint
+from maml_rl.runs.log import CHECKPOINT, CONFIG, MetricsError, load_checkpoint, read_metrics
+from maml_rl.scale.ray_session import ray_session
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_PY, TEST_PY, COMPARE_PY = REPO / "train.py", REPO / "test.py", REPO / "compare.py"
@@ -35,7 +37,7 @@ POLL_S = 1.0
 
 
 @dataclass(frozen=True)
-class Run:
+class PlannedRun:
     """One run of the sweep: its ``train.py`` arguments and its folder."""
 
     policy: str
@@ -49,7 +51,7 @@ class Run:
 
 
 def plan(config_path: Path, policies: list[str], seeds: list[int], assignments: list[str], output: Path,
-         threads: int) -> list[Run]:
+         threads: int) -> list[PlannedRun]:
     """The sweep's runs, in policy-then-seed order; folders named as ``train.py`` names them by default."""
     base = load_config(config_path)
     runs = []
@@ -61,7 +63,7 @@ def plan(config_path: Path, policies: list[str], seeds: list[int], assignments: 
             for assignment in assignments:
                 argv += ["--set", assignment]
             argv += ["--output-folder", str(folder), "--threads", str(threads), "--no-progress"]
-            runs.append(Run(policy, seed, folder, tuple(argv)))
+            runs.append(PlannedRun(policy, seed, folder, tuple(argv)))
     return runs
 
 
@@ -73,7 +75,7 @@ def completed_batches(folder: Path) -> int:
     return int(load_checkpoint(path)["batch"]) + 1
 
 
-def is_finished(run: Run) -> bool:
+def is_finished(run: PlannedRun) -> bool:
     if not (run.folder / CONFIG).is_file():
         return False
     return completed_batches(run.folder) >= load_config(run.folder / CONFIG).num_batches
@@ -101,7 +103,7 @@ def run_trial(trial: dict[str, Any]) -> None:
     reported = 0
     while True:
         done = process.poll() is not None
-        lines = _metrics_lines(folder)
+        lines = _metrics_so_far(folder)
         for line in lines[reported:]:
             tune.report({"run": folder.name, **{k: v for k, v in line.items() if isinstance(v, (int, float))}})
         reported = max(reported, len(lines))
@@ -118,30 +120,20 @@ def run_trial(trial: dict[str, Any]) -> None:
         tune.report({"run": folder.name, "done": True}, checkpoint=tune.Checkpoint.from_directory(keep))
 
 
-def _metrics_lines(folder: Path) -> list[dict[str, Any]]:
-    path = folder / "metrics.jsonl"
-    if not path.exists():
+def _metrics_so_far(folder: Path) -> list[dict[str, Any]]:
+    """The run's metrics lines written so far (a line being written right now is left for the next poll)."""
+    try:
+        return read_metrics(folder)
+    except MetricsError:  # damaged: train.py itself will say so and stop
         return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:  # a line being written right now
-            break
-    return out
 
 
-def run_sweep(runs: list[Run], output: Path, threads: int, address: str | None) -> list[str]:
+def run_sweep(runs: list[PlannedRun], output: Path, threads: int, address: str | None) -> list[str]:
     """Trains every unfinished run as a Tune trial; returns the names of runs that failed."""
-    from maml_rl.config import ConfigError
-
     try:
         from ray import tune
     except ImportError:
         raise ConfigError('sweep.py needs Ray Tune: pip install -e ".[ray]"') from None
-
-    from maml_rl.scale.ray_shards import connect, disconnect
-    from maml_rl.runs.trainer import usable_cores
 
     todo = [r for r in runs if not is_finished(r)]
     for run in runs:
@@ -150,8 +142,7 @@ def run_sweep(runs: list[Run], output: Path, threads: int, address: str | None) 
     if not todo:
         return []
     output.mkdir(parents=True, exist_ok=True)
-    connect(address, usable_cores())
-    try:
+    with ray_session(address, usable_cores()):
         trainable = tune.with_resources(run_trial, {"cpu": threads})
         specs = [{"folder": str(r.folder), "argv": list(r.argv)} for r in todo]
         tuner = tune.Tuner(
@@ -163,16 +154,14 @@ def run_sweep(runs: list[Run], output: Path, threads: int, address: str | None) 
                                       verbose=0, log_to_file=True),
         )
         results = tuner.fit()
-        return [Path(r.config["run"]["folder"]).name for r in results if r.error is not None]
-    finally:
-        disconnect()
+    return [Path(r.config["run"]["folder"]).name for r in results if r.error is not None]
 
 
 def _trial_name(trial: Any) -> str:
     return Path(trial.config["run"]["folder"]).name
 
 
-def evaluate(runs: list[Run], output: Path, threads: int, test_args: list[str] = ()) -> int:
+def evaluate_runs(runs: list[PlannedRun], output: Path, threads: int, test_args: list[str] = ()) -> int:
     """``test.py`` (with ``test_args``) on each finished run without ``results.json``, then ``compare.py`` on all
     finished runs."""
     finished = [r for r in runs if is_finished(r)]
@@ -191,18 +180,15 @@ def evaluate(runs: list[Run], output: Path, threads: int, test_args: list[str] =
 
 
 def check_policies(text: str) -> list[str]:
-    from maml_rl.config import ConfigError
-
     policies = [p.strip() for p in text.split(",") if p.strip()]
-    bad = [p for p in policies if p not in ("mlp", "rnn")]
+    bad = [p for p in policies if p not in policy_types()]
     if bad or not policies:
-        raise ConfigError(f"--policies: {','.join(bad) or 'nothing'} is not a policy; give mlp, rnn or mlp,rnn")
+        raise ConfigError(f"--policies: {','.join(bad) or 'nothing'} is not a policy; give a comma-separated list "
+                          f"of {', '.join(policy_types())} (e.g. mlp,rnn)")
     return policies
 
 
 def check_seeds(text: str) -> list[int]:
-    from maml_rl.config import ConfigError
-
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
