@@ -21,8 +21,7 @@ from maml_rl.config import Config, ConfigError, config_help, load_config, with_o
 from maml_rl.exits import BAD_INPUT, DIVERGED, OK, WRITE_FAILED, error_line
 from maml_rl.policies.registry import policy_types
 from maml_rl.process import usable_cores
-from maml_rl.runs.folder import (RunFolderError, check_resumable, config_differences, default_run_folder,
-                                 resume_command)
+from maml_rl.runs.folder import RunFolderError, check_resumable, config_differences, default_run_folder, resume_command
 from maml_rl.runs.log import CHECKPOINT, CONFIG, MetricsError, RunWriteError
 from maml_rl.runs.preflight import check_config
 from maml_rl.runs.resources import FolderError, check_output_folder

@@ -11,8 +11,9 @@ import dataclasses
 import difflib
 import math
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import yaml
 
@@ -151,7 +152,7 @@ class Config:
     policy: PolicyConfig = _opt(None, "policy section", default_factory=PolicyConfig)
     sampler: SamplerConfig = _opt(None, "sampler section", default_factory=SamplerConfig)
 
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` (same spellings as the fields; ``policy_type`` sets ``policy.type``), validated."""
         data = to_dict(self)
         for key, value in changes.items():

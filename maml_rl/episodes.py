@@ -41,7 +41,7 @@ class Episodes:
     terminated: Tensor | None = field(default=None)
     reward_terms: dict[str, Tensor] = field(default_factory=dict)
 
-    def validate(self) -> "Episodes":
+    def validate(self) -> Episodes:
         """Asserts the documented shapes; the message carries the actual ones."""
         tasks, steps, episodes = self.rewards.shape
         expected = {

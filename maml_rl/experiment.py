@@ -40,7 +40,7 @@ class Experiment:
     process (the default), or e.g. :class:`maml_rl.scale.ray_shards.RayShards`."""
 
     @classmethod
-    def build(cls, config: Config, threads: int | None = None) -> "Experiment":
+    def build(cls, config: Config, threads: int | None = None) -> Experiment:
         """The experiment of ``config``; ``threads``: the learner's torch threads (default:
         :func:`maml_rl.threads.learner_threads`)."""
         sampler = Sampler(

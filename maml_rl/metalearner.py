@@ -110,7 +110,7 @@ class MetaLearner:
         first_order = cfg.first_order if create_graph is None else not create_graph
         return adapt(self.policy, params, train, cfg.fast_lr, cfg.num_steps, first_order, self.adapted_names)
 
-    def terms(self, train: Episodes, valid: Episodes, adaptation: Adaptation, total_tasks: int) -> "EpisodeTerms":
+    def terms(self, train: Episodes, valid: Episodes, adaptation: Adaptation, total_tasks: int) -> EpisodeTerms:
         """The outer step's terms of these episodes' tasks, out of a meta-batch of ``total_tasks`` tasks."""
         return EpisodeTerms(self, train, valid, adaptation, total_tasks)
 

@@ -61,7 +61,7 @@ def trpo_update(learner, train: Episodes, valid: Episodes, adaptation=None) -> d
     return metrics
 
 
-def autograd_fisher_product(kl: torch.Tensor, theta: dict) -> "callable":
+def autograd_fisher_product(kl: torch.Tensor, theta: dict) -> callable:
     """v ↦ ∇²_θ KL v by double backward through the whole (second-order) adaptation: the plain reference
     that the learner's Jᵀ F J product is checked against."""
     from maml_rl.optim import flatten

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 from conftest import REPO
+
 from maml_rl.benchmarks.throughput import main
 
 

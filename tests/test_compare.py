@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import stats
-
 from conftest import REPO
+from scipy import stats
+from test_scripts import evaluate_main, tiny_config, train_main
+
 from maml_rl.analysis.compare import Comparison, RunRecord, group_runs, plot_diagnostics, plot_within_episode
 from maml_rl.analysis.statistics import hedges_g, welch
-from test_scripts import evaluate_main, tiny_config, train_main
 
 compare_main = runpy.run_path(str(REPO / "compare.py"))["main"]
 

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from maml_rl.config import Config, ConfigError, from_dict, load_config, save_config, to_dict
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))

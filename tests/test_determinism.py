@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import torch
-
 from conftest import REPO
 from test_scripts import tiny_config
 

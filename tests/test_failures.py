@@ -8,10 +8,10 @@ import time
 
 import pytest
 import torch
-
 from conftest import REPO
-from maml_rl.sampler import Sampler
 from test_scripts import metrics, tiny_config, train_main
+
+from maml_rl.sampler import Sampler
 
 
 def _poison_rewards(monkeypatch, which_calls):

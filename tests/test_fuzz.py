@@ -32,8 +32,8 @@ _HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="bio-maml-hypothesis-")
 set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
 
-from conftest import REPO
-from test_scripts import evaluate_main, train_main
+from conftest import REPO  # noqa: E402  (after the Hypothesis home is set)
+from test_scripts import evaluate_main, train_main  # noqa: E402
 
 SCALE = float(os.environ.get("FUZZ_EXAMPLES", "1"))
 MAML_CONFIGS = {p.stem: yaml.safe_load(p.read_text()) for p in sorted((REPO / "configs").glob("*.yaml"))}
@@ -162,8 +162,8 @@ def loads_or_explains(load, config_type: type, error_type: type, path) -> None:
 @pytest.fixture
 def pinned_memory(monkeypatch):
     """4 GB available, whatever the machine has: a config is refused or run the same way everywhere."""
-    import maml_rl.runs.preflight as preflight
     import maml_rl.rules.cli as rules_cli
+    import maml_rl.runs.preflight as preflight
 
     monkeypatch.setattr(preflight, "available_memory", lambda: 4 * 10**9)
     monkeypatch.setattr(rules_cli, "available_memory", lambda: 4 * 10**9)

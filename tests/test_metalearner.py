@@ -2,12 +2,12 @@
 
 import pytest
 import torch
-
 from helpers import autograd_fisher_product, learner_config, synthetic_episodes, tiny_policy, trpo_update
+
+from maml_rl.episodes import masked_mean
 from maml_rl.metalearner import MetaLearner, adapt, surrogate_and_kl
 from maml_rl.optim import flatten, unflatten
 from maml_rl.policies.base import gaussian_kl
-from maml_rl.episodes import masked_mean
 
 TASKS = 3
 

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
-
 from helpers import tiny_policy
+
 from maml_rl.config import from_dict
-from maml_rl.policies import GaussianRNNPolicy, gaussian_log_prob
-from maml_rl.policies.rnn import CELLS
 from maml_rl.experiment import Experiment
+from maml_rl.policies import gaussian_log_prob
+from maml_rl.policies.rnn import CELLS
 
 
 @pytest.mark.parametrize("cell,torch_cell", [("rnn", torch.nn.RNNCell), ("gru", torch.nn.GRUCell), ("lstm", torch.nn.LSTMCell)])

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from maml_rl.config import ConfigError, from_dict
-from maml_rl.policies import GaussianMLPPolicy, PolicyInputs, gaussian_log_prob
 from maml_rl.experiment import Experiment
+from maml_rl.policies import GaussianMLPPolicy, PolicyInputs, gaussian_log_prob
 
 OPTIONAL = ("previous-action", "previous-reward", "episode-start")
 ALL_INPUTS = [("observation", *combo) for r in range(len(OPTIONAL) + 1) for combo in itertools.combinations(OPTIONAL, r)]

@@ -12,7 +12,6 @@ import json
 import sys
 
 import pytest
-
 from conftest import REPO
 
 DATA = REPO / "tests" / "data"

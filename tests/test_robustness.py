@@ -15,7 +15,6 @@ import time
 import pytest
 import torch
 import yaml
-
 from conftest import REPO
 from test_scripts import evaluate_main, metrics, tiny_config, train_main
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from conftest import REPO
 
 TIMING_KEYS = {"seconds", "env_steps_per_s", "time_sample_before", "time_adapt", "time_sample_after", "time_trpo"}

@@ -7,12 +7,12 @@ import copy
 
 import pytest
 import torch
-
 from helpers import trpo_update
+
 from maml_rl.config import from_dict
-from maml_rl.optim import flatten
-from maml_rl.metabatch import LocalSlices, TaskSlice, combine_reports
 from maml_rl.experiment import Experiment
+from maml_rl.metabatch import LocalSlices, TaskSlice, combine_reports
+from maml_rl.optim import flatten
 
 CONFIG = {"env-name": "2DNavigation-v0", "meta-batch-size": 4, "fast-batch-size": 3, "horizon": 10,
           "policy": {"type": "mlp", "hidden-sizes": [8]}}

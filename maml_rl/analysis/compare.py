@@ -39,7 +39,7 @@ class RunRecord:
     step_rewards: np.ndarray | None = None  # (tasks, K + 1, horizon) from test.py, or None
 
     @classmethod
-    def load(cls, folder: str | Path) -> "RunRecord":
+    def load(cls, folder: str | Path) -> RunRecord:
         folder = Path(folder)
         if not (folder / CONFIG).exists():
             raise ValueError(f"{folder}: no {CONFIG}; is this a run folder written by train.py?")
@@ -128,7 +128,7 @@ class Comparison:
     ci_over: str = "seeds"
 
     @classmethod
-    def of(cls, runs: list[RunRecord]) -> "Comparison":
+    def of(cls, runs: list[RunRecord]) -> Comparison:
         comparison = cls(group_runs(runs))
         single = all(len(m) == 1 and m[0].returns is not None for m in comparison.groups.values())
         comparison.ci_over = "tasks" if single else "seeds"
@@ -364,7 +364,7 @@ def plot_diagnostics(groups: dict[str, list[RunRecord]], path: Path | None = Non
     return fig
 
 
-def plot_before_after(comparison: "Comparison", path: Path | None = None):
+def plot_before_after(comparison: Comparison, path: Path | None = None):
     """Per group: the return before and after adaptation, mean ± 95% CI over seeds."""
     fig, ax = _new_figure((5, 4))
     labels = list(comparison.groups)

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from maml_rl.analysis.statistics import mean_confidence_interval
 from maml_rl.baseline import compute_advantages
 from maml_rl.episodes import Episodes
-from maml_rl.analysis.statistics import mean_confidence_interval
 from maml_rl.experiment import Experiment
 from maml_rl.runs.log import RESULTS, SUMMARY
 from maml_rl.seeding import EVAL_STREAM, batch_rng, task_rngs

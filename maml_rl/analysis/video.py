@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 from gymnasium.envs.registration import load_env_creator
 
 from maml_rl.baseline import compute_advantages

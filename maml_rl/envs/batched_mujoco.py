@@ -32,12 +32,13 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import gymnasium as gym
-from gymnasium.utils import seeding
 import mujoco
 import numpy as np
+from gymnasium.utils import seeding
 
 from maml_rl.envs import rewards
 from maml_rl.envs.task import Task, checked_actions

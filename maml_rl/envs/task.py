@@ -6,7 +6,8 @@ A task is a small dict of floats (``{"direction": -1.0}``, ``{"velocity": 1.3}``
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

@@ -26,7 +26,7 @@ Both apply the same cell function, so their log-probabilities agree.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from maml_rl.cli import ArgumentParser
 from maml_rl.exits import error_line
@@ -14,7 +15,9 @@ from maml_rl.runs.resources import FolderError, available_memory, check_output_f
 
 from .config import RULE_NAMES, ConfigError, load_config, with_overrides
 from .data import DataError
+from .experiment import run_experiment
 from .meta import TrainingError
+from .plots import write_plots
 from .preflight import check_memory
 
 
@@ -43,23 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out, created = Path(args.output_folder), None
     try:
         cfg = load_config(args.config)
         if args.mnist_dir is not None:
-            import dataclasses
-
             cfg = with_overrides(cfg, task=dataclasses.replace(cfg.task, mnist_dir=args.mnist_dir))
         cfg = with_overrides(cfg, rules=args.rules, epochs=args.epochs, seed=args.seed, log_every=args.log_every,
                              threads=args.threads)
         check_memory(cfg, available_memory())
         out = Path(args.output_folder)
         created = check_output_folder(out)  # before the run, not after it
-        from .experiment import run_experiment  # imports torch; keep --help and config errors fast
-        from .plots import write_plots
-
         results = run_experiment(cfg, progress=not args.no_progress, log=lambda s: print(s, file=sys.stderr))
         (out / "results.json").write_text(json.dumps(results, indent=1))
         paths = write_plots(results, out)

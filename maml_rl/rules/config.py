@@ -13,9 +13,9 @@ import math
 import os
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import yaml
 
@@ -40,9 +40,9 @@ class TaskConfig:
     hidden_dim: int = 100  # L_h, hidden width of student (and teacher)
     output_dim: int = 10  # L_y; for MNIST the number of classes (10)
     target_noise_std: float = 0.01  # teacher-student: standard deviation of the label noise zeta
-    mnist_dir: Optional[str] = None  # MNIST: folder with the IDX files; else $MNIST_DIR; else sklearn's 8x8 digits
+    mnist_dir: str | None = None  # MNIST: folder with the IDX files; else $MNIST_DIR; else sklearn's 8x8 digits
     whiten: bool = False  # MNIST: scale each principal component to unit variance (the paper does not)
-    init_std: Optional[float] = None  # student weights ~ N(0, init_std^2); None: 1/sqrt(fan_in) per layer
+    init_std: float | None = None  # student weights ~ N(0, init_std^2); None: 1/sqrt(fan_in) per layer
 
 
 @dataclass(frozen=True)
@@ -91,10 +91,10 @@ class RulesConfig:
     standardize_weights: bool = False  # the paper's MNIST stabiliser: re-standardise each matrix after a step
     dtype: Literal["float32", "float64"] = "float32"  # tensor precision
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
-    sgd: Optional[SGDConfig] = None  # required when rules include sgd
-    wp: Optional[PerturbationConfig] = None  # required when rules include wp
-    np: Optional[PerturbationConfig] = None  # required when rules include np
-    meta: Optional[MetaConfig] = None  # required when rules include meta
+    sgd: SGDConfig | None = None  # required when rules include sgd
+    wp: PerturbationConfig | None = None  # required when rules include wp
+    np: PerturbationConfig | None = None  # required when rules include np
+    meta: MetaConfig | None = None  # required when rules include meta
 
     def __post_init__(self) -> None:
         validate(self)

@@ -11,7 +11,6 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -93,7 +92,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(payload, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
-def write_idx(path: str | Path, array: np.ndarray, compress: Optional[bool] = None) -> None:
+def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> None:
     """Write an array as an IDX file; gzip it when ``compress`` (default: the name ends in ``.gz``)."""
     path = Path(path)
     array = np.asarray(array)

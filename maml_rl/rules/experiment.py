@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -12,6 +13,7 @@ from tqdm import tqdm
 
 from .config import RulesConfig, config_to_dict
 from .data import Dataset, make_dataset
+from .meta import PolicyRule, train_ppo
 from .network import Weights, accuracy, flatten, forward, init_weights, loss_fn
 from .updates import SGD, NodePerturbation, Rule, WeightPerturbation, standardize
 
@@ -38,12 +40,12 @@ def evaluate(weights: Weights, data: Dataset) -> dict[str, float]:
     return res
 
 
-def _finite_or_none(x: float) -> Optional[float]:
+def _finite_or_none(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
 def run_rule(rule: Rule, weights: Weights, data: Dataset, epochs: int, log_every: int, generator: torch.Generator,
-             standardize_scales: Optional[tuple[float, ...]] = None, desc: str = "", progress: bool = True
+             standardize_scales: tuple[float, ...] | None = None, desc: str = "", progress: bool = True
              ) -> tuple[dict[str, Any], Weights]:
     """Apply ``rule`` for ``epochs`` full-batch steps from ``weights``; curves are logged every ``log_every``.
 
@@ -136,8 +138,6 @@ def _init_fn(sizes, std, dtype):
 
 
 def _train_meta(cfg: RulesConfig, data: Dataset, sizes, dtype, progress: bool):
-    from .meta import PolicyRule, train_ppo
-
     m = cfg.meta
     start = time.perf_counter()
     with tqdm(total=m.total_timesteps, desc="meta (PPO)", unit="step", disable=not progress, leave=True,

@@ -15,7 +15,8 @@ like SGD, WP and NP, so all four get the same number of steps and the same test 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -57,7 +58,7 @@ class WeightEnv(gym.Env):
     def _obs(self, loss: float) -> np.ndarray:
         return np.append(flatten(self.weights).numpy(), loss).astype(np.float32)
 
-    def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self.weights, self.t = self.init(self.np_random), 0
         loss = self._loss(self.weights)
@@ -97,7 +98,7 @@ class PolicyRule(Rule):
 
 
 def train_ppo(data: Dataset, init: Callable[[np.random.Generator], Weights], cfg: MetaConfig, seed: int,
-              progress: Optional[Callable[[int], None]] = None):
+              progress: Callable[[int], None] | None = None):
     """Train PPO (stable-baselines3) on :class:`WeightEnv`; returns ``(model, env)``.
 
     ``progress(n)`` is called with the number of new environment steps after each rollout.

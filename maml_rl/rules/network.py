@@ -9,7 +9,7 @@ batched matrix product per layer instead of a Python loop.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 Weights = tuple[torch.Tensor, ...]
 
 
-def init_weights(sizes: Sequence[int], generator: torch.Generator, std: Optional[float] = None,
+def init_weights(sizes: Sequence[int], generator: torch.Generator, std: float | None = None,
                  dtype: torch.dtype = torch.float32) -> Weights:
     """Gaussian weights for layer sizes ``(R_0, ..., R_L)``; ``std=None`` uses ``1/sqrt(fan_in)`` per layer."""
     return tuple(
@@ -27,7 +27,7 @@ def init_weights(sizes: Sequence[int], generator: torch.Generator, std: Optional
 
 
 def forward_layers(weights: Weights, x: torch.Tensor, output_activation: str,
-                   node_noise: Optional[Sequence[torch.Tensor]] = None) -> list[torch.Tensor]:
+                   node_noise: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
     """All activations ``[X^(0), ..., X^(L)]``; ``node_noise[l]`` is added to the pre-activation of layer l+1.
 
     ReLU on hidden layers; on the output ReLU (``'relu'``, the teacher-student setting) or nothing (``'none'``,
@@ -46,7 +46,7 @@ def forward_layers(weights: Weights, x: torch.Tensor, output_activation: str,
 
 
 def forward(weights: Weights, x: torch.Tensor, output_activation: str,
-            node_noise: Optional[Sequence[torch.Tensor]] = None) -> torch.Tensor:
+            node_noise: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
     """The network output ``X^(L)``, shape ``(..., N, R_L)``."""
     return forward_layers(weights, x, output_activation, node_noise)[-1]
 

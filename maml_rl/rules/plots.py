@@ -6,10 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # no pyplot: no global backend to set, headless and in notebooks alike
 
 COLORS = {"sgd": "C0", "wp": "C1", "np": "C2", "meta": "C3"}
 LABELS = {"sgd": "SGD (backprop)", "wp": "weight perturbation", "np": "node perturbation", "meta": "meta-RL (PPO)"}
@@ -27,7 +24,8 @@ def _log_x(ax, curves_list) -> None:
 
 def plot_losses(results: dict[str, Any], path: Path, title: str) -> None:
     """Log loss vs epoch: train solid, test dashed, one colour per rule."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
     for name, res in results["rules"].items():
         c = res["curves"]
         ax.plot(*_xy(c, "train_loss"), "-", color=COLORS[name], label=f"{LABELS[name]} train")
@@ -41,12 +39,12 @@ def plot_losses(results: dict[str, Any], path: Path, title: str) -> None:
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def plot_accuracy(results: dict[str, Any], path: Path, title: str) -> None:
     """Test accuracy vs epoch per rule (classification tasks)."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
     for name, res in results["rules"].items():
         c = res["curves"]
         pts = [(e, v) for e, v in zip(c["epoch"], c.get("test_accuracy", [])) if v is not None]
@@ -60,13 +58,13 @@ def plot_accuracy(results: dict[str, Any], path: Path, title: str) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def plot_heldout(results: dict[str, Any], path: Path, title: str) -> None:
     """The meta rule on its training task and on a held-out task, with SGD on the held-out task for reference."""
     meta = results["rules"]["meta"]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
     runs = [("meta (training task)", meta["curves"], COLORS["meta"], "-"),
             ("meta (held-out task)", meta["heldout"]["meta"]["curves"], COLORS["meta"], ":")]
     if "sgd" in meta["heldout"]:
@@ -82,7 +80,6 @@ def plot_heldout(results: dict[str, Any], path: Path, title: str) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def write_plots(results: dict[str, Any], folder: Path) -> list[Path]:

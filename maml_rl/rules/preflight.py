@@ -6,6 +6,8 @@ kernel killing the process after it has filled the machine's memory.
 
 from __future__ import annotations
 
+from maml_rl.runs.resources import format_bytes
+
 from .config import ConfigError, RulesConfig
 
 ACTIVATION_COPIES = 4
@@ -53,8 +55,6 @@ def largest_key(cfg: RulesConfig) -> str:
 
 def check_memory(cfg: RulesConfig, available: int | None) -> None:
     """Raises :class:`ConfigError` if the experiment needs more memory than ``available`` bytes."""
-    from maml_rl.runs.resources import format_bytes
-
     total = estimate_bytes(cfg)
     if available is not None and total > available:
         t = cfg.task

@@ -13,10 +13,13 @@ import json
 import math
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 import torch
+
+from maml_rl.config import save_config
 
 CHECKPOINT = "checkpoint.pt"
 """The policy's state after the last complete meta-batch, that batch's index and the config."""
@@ -175,8 +178,6 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def save_config_atomically(config: Any, path: Path) -> None:
     """:func:`maml_rl.config.save_config`, through a temporary file: a failed write keeps the old config."""
-    from maml_rl.config import save_config
-
     tmp = path.with_name(path.name + ".tmp")
     try:
         save_config(config, tmp)

@@ -18,6 +18,7 @@ import math
 import warnings
 from dataclasses import dataclass
 
+import gymnasium as gym
 import numpy as np
 
 from maml_rl.config import Config, ConfigError
@@ -56,8 +57,6 @@ class EnvironmentInfo:
 
 def environment_keywords(env_name: str) -> list[str]:
     """The keyword arguments the environment's constructors accept (for the error message)."""
-    import gymnasium as gym
-
     try:
         cls = gym.envs.registration.load_env_creator(gym.spec(env_name).entry_point)
     except Exception:  # noqa: BLE001 - only a hint for a message

@@ -19,8 +19,15 @@ from maml_rl.exits import first_line
 from maml_rl.experiment import Experiment
 from maml_rl.metabatch import Slices
 from maml_rl.runs.folder import RunFolderError, check_resumable
-from maml_rl.runs.log import (CHECKPOINT, CONFIG, RunLog, RunWriteError, save_checkpoint, save_config_atomically,
-                              truncate_metrics)
+from maml_rl.runs.log import (
+    CHECKPOINT,
+    CONFIG,
+    RunLog,
+    RunWriteError,
+    save_checkpoint,
+    save_config_atomically,
+    truncate_metrics,
+)
 from maml_rl.runs.signals import deferred
 
 

@@ -52,8 +52,8 @@ def run(case: str, batches: int = 2) -> dict[str, Any]:
     """Metrics rows and the final state-dict digests of ``batches`` meta-batches of ``case``, on one thread."""
     import torch
 
-    from maml_rl.config import from_dict
     from maml_rl.analysis.evaluation import evaluate
+    from maml_rl.config import from_dict
     from maml_rl.experiment import Experiment
 
     torch.set_num_threads(1)

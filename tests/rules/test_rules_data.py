@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import gzip
-
 import numpy as np
 import pytest
 import torch
 
 from maml_rl.rules.config import TaskConfig
 from maml_rl.rules.data import DataError, find_mnist_files, mnist, pca_project, read_idx, teacher_student, write_idx
-from maml_rl.rules.network import forward
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])

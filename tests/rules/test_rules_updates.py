@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import torch
 import pytest
+import torch
 
 from maml_rl.rules.config import TaskConfig
 from maml_rl.rules.data import Dataset, teacher_student
