@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Compare runs: group by config (seeds pooled), statistics between groups, learning and adaptation curves.
 
-    python compare.py runs/halfcheetah-dir-mlp-seed* runs/halfcheetah-dir-rnn-seed* --output-folder docs/results
+python compare.py runs/halfcheetah-dir-mlp-seed* runs/halfcheetah-dir-rnn-seed* --output-folder docs/results
 """
 
 from __future__ import annotations
@@ -17,10 +17,16 @@ from maml_rl.runs.resources import check_output_folder, remove_created
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="compare.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        prog="compare.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("runs", nargs="+", type=Path, help="run folders written by train.py (and test.py)")
-    parser.add_argument("--output-folder", type=Path, default=Path("comparison"),
-                        help="where comparison.md, comparison.json and the PNG figures go (default: comparison)")
+    parser.add_argument(
+        "--output-folder",
+        type=Path,
+        default=Path("comparison"),
+        help="where comparison.md, comparison.json and the PNG figures go (default: comparison)",
+    )
     args = parser.parse_args(argv)
     created = None
     try:

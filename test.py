@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Evaluate a meta-trained policy on fresh tasks: returns before and after adaptation.
 
-    python test.py                                    # the most recently modified run under runs/
-    python test.py --run runs/halfcheetah-dir-rnn-seed1
+python test.py                                    # the most recently modified run under runs/
+python test.py --run runs/halfcheetah-dir-rnn-seed1
 """
 
 from __future__ import annotations
@@ -29,22 +29,39 @@ from maml_rl.threads import check_threads
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(prog="test.py", description="Evaluate a run folder written by train.py on fresh tasks.")
-    parser.add_argument("--run", type=Path, help="run folder (holds config.yaml and checkpoint.pt; default: the most "
-                        f"recently modified run folder under {RUNS}/)")
+    parser.add_argument(
+        "--run",
+        type=Path,
+        help="run folder (holds config.yaml and checkpoint.pt; default: the most "
+        f"recently modified run folder under {RUNS}/)",
+    )
     parser.add_argument("--meta-batch-size", type=int, help="tasks per evaluation batch (default: the run's)")
     parser.add_argument("--num-batches", type=int, default=10, help="evaluation batches (default: 10)")
-    parser.add_argument("--adapt-steps", type=int, default=1,
-                        help="adaptation steps K: returns are recorded after 0, 1, ..., K steps, each on fresh "
-                             "episodes (default: 1)")
-    parser.add_argument("--seed", type=int, help="seed of the evaluation tasks (default: the run's seed; "
-                        "evaluation tasks are drawn from a stream separate from training)")
-    parser.add_argument("--record-video", action="store_true",
-                        help="also render one episode per task before and after adaptation into RUN/videos/, "
-                             "side by side and alone (headless through MUJOCO_GL=egl, the default, or osmesa)")
+    parser.add_argument(
+        "--adapt-steps",
+        type=int,
+        default=1,
+        help="adaptation steps K: returns are recorded after 0, 1, ..., K steps, each on fresh episodes (default: 1)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="seed of the evaluation tasks (default: the run's seed; "
+        "evaluation tasks are drawn from a stream separate from training)",
+    )
+    parser.add_argument(
+        "--record-video",
+        action="store_true",
+        help="also render one episode per task before and after adaptation into RUN/videos/, "
+        "side by side and alone (headless through MUJOCO_GL=egl, the default, or osmesa)",
+    )
     parser.add_argument("--video-tasks", type=int, default=2, help="tasks to record with --record-video (default: 2)")
-    parser.add_argument("--video-format", choices=["mp4", "gif"], default="mp4",
-                        help="clip format of --record-video: H.264 MP4 (default) or GIF, for places that cannot "
-                             "play MP4")
+    parser.add_argument(
+        "--video-format",
+        choices=["mp4", "gif"],
+        default="mp4",
+        help="clip format of --record-video: H.264 MP4 (default) or GIF, for places that cannot play MP4",
+    )
     parser.add_argument("--device", choices=["cpu", "cuda"], help="device of the policy (default: the run's)")
     add_threads_flag(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -53,8 +70,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def check_args(args: argparse.Namespace) -> Path:
     """Everything about the command line that can be checked before the run is loaded; returns the run folder."""
-    for flag, value in (("--num-batches", args.num_batches), ("--adapt-steps", args.adapt_steps),
-                        ("--video-tasks", args.video_tasks)):
+    for flag, value in (
+        ("--num-batches", args.num_batches),
+        ("--adapt-steps", args.adapt_steps),
+        ("--video-tasks", args.video_tasks),
+    ):
         if value < 1:
             raise ConfigError(f"{flag} must be >= 1, got {value}")
     if args.seed is not None and seed_range(args.seed):
@@ -69,8 +89,10 @@ def check_args(args: argparse.Namespace) -> Path:
         run = latest_run()
         if run is None:
             raise ConfigError(f"no run folder under {RUNS}/ here; pass --run DIR, a folder written by train.py")
-        print(f"evaluating {run} (the most recently modified run under {RUNS}/; pass --run DIR for another)",
-              file=sys.stderr)
+        print(
+            f"evaluating {run} (the most recently modified run under {RUNS}/; pass --run DIR for another)",
+            file=sys.stderr,
+        )
     if not (run / CONFIG).is_file():
         raise RunFolderError(f"{run}: no {CONFIG}; is this a run folder written by train.py?")
     config = load_config(run / CONFIG).replace(device=args.device, meta_batch_size=args.meta_batch_size)
@@ -107,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
                         raise ConfigError(f"--record-video: {e}") from None
                     print(f"wrote {len(paths)} clips to {run / 'videos'}")
             except OSError as e:
-                print(error_line(f"cannot write into {run} ({e.strerror or e}); free some space and run test.py again"),
-                      file=sys.stderr)
+                print(
+                    error_line(f"cannot write into {run} ({e.strerror or e}); free some space and run test.py again"),
+                    file=sys.stderr,
+                )
                 return WRITE_FAILED
         except (ConfigError, FolderError, RunFolderError) as e:
             print(error_line(e), file=sys.stderr)

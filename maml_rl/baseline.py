@@ -41,7 +41,7 @@ def fit_linear_baseline(features: Tensor, targets: Tensor) -> Tensor:
     """
     x = features.double()
     gram = x.transpose(1, 2) @ x
-    rhs = (x.transpose(1, 2) @ targets.double().unsqueeze(-1))
+    rhs = x.transpose(1, 2) @ targets.double().unsqueeze(-1)
     eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
     ridge = torch.full((gram.shape[0], 1, 1), RIDGE, dtype=gram.dtype, device=gram.device)
     for _ in range(RIDGE_ATTEMPTS):

@@ -11,10 +11,12 @@ from typing import NoReturn
 
 from maml_rl.exits import BAD_INPUT, error_line
 
-THREADS_HELP = ("torch threads of the learner phases (adaptation, TRPO; default: every usable core for the mlp "
-                "policy, one for the rnn policy, whose many small recurrent operations run faster on one). Sampling "
-                "always runs torch on one thread while MuJoCo steps on every core. Running several runs at once "
-                "on a small machine? Give each --threads 1.")
+THREADS_HELP = (
+    "torch threads of the learner phases (adaptation, TRPO; default: every usable core for the mlp "
+    "policy, one for the rnn policy, whose many small recurrent operations run faster on one). Sampling "
+    "always runs torch on one thread while MuJoCo steps on every core. Running several runs at once "
+    "on a small machine? Give each --threads 1."
+)
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -90,26 +90,39 @@ def optional_positive(x: float | None) -> str | None:
 class PolicyConfig:
     """The ``policy:`` section."""
 
-    type: str = _opt("mlp", "policy type: mlp (Gaussian MLP), rnn (frozen-recurrence RNN cells), or one registered "
-                            "with maml_rl.policies.register_policy", policy_type_problem)
-    hidden_sizes: tuple[int, ...] = _opt(None, "sizes of the hidden layers", hidden_sizes_check, default_factory=lambda: (64, 64))
+    type: str = _opt(
+        "mlp",
+        "policy type: mlp (Gaussian MLP), rnn (frozen-recurrence RNN cells), or one registered "
+        "with maml_rl.policies.register_policy",
+        policy_type_problem,
+    )
+    hidden_sizes: tuple[int, ...] = _opt(
+        None, "sizes of the hidden layers", hidden_sizes_check, default_factory=lambda: (64, 64)
+    )
     nonlinearity: str = _opt("tanh", "MLP hidden nonlinearity", one_of(sorted(NONLINEARITIES)))
     cell: str = _opt("rnn", "recurrent cell of the rnn policy: rnn (Elman, tanh), gru or lstm", one_of(sorted(CELLS)))
     freeze_recurrent: bool = _opt(True, "rnn policy: keep the recurrent weights W_hh, b_hh fixed at their seeded init")
     init_std: float = _opt(1.0, "initial standard deviation of the Gaussian policy", positive)
     inputs: tuple[str, ...] = _opt(
-        None, f"what the policy sees each step, observation first: {', '.join(INPUT_NAMES)}", check_input_names,
-        default_factory=lambda: ("observation",))
+        None,
+        f"what the policy sees each step, observation first: {', '.join(INPUT_NAMES)}",
+        check_input_names,
+        default_factory=lambda: ("observation",),
+    )
     spectral_radius: float | None = _opt(
-        None, "rnn cell: rescale the frozen W_hh to this spectral radius at initialisation (null: PyTorch's init)",
-        optional_positive)
+        None,
+        "rnn cell: rescale the frozen W_hh to this spectral radius at initialisation (null: PyTorch's init)",
+        optional_positive,
+    )
     leak: float = _opt(1.0, "rnn policy: leaky integration h = (1 - leak) h + leak cell(x, h) (1: none)", unit_interval)
     recurrent_density: float = _opt(1.0, "rnn policy: fraction of W_hh entries kept non-zero (seeded)", unit_interval)
 
     def __post_init__(self) -> None:
         if self.spectral_radius is not None and self.cell != "rnn":
-            raise ConfigError(f"spectral-radius applies to the rnn cell (a square W_hh), not {self.cell}; "
-                              "set it to null or use cell: rnn")
+            raise ConfigError(
+                f"spectral-radius applies to the rnn cell (a square W_hh), not {self.cell}; "
+                "set it to null or use cell: rnn"
+            )
 
 
 @dataclass(frozen=True)
@@ -123,8 +136,9 @@ class SamplerConfig:
 class Config:
     """Everything a meta-training run needs; defaults are pytorch-maml-rl's HalfCheetahDir values."""
 
-    env_name: str = _opt("HalfCheetahDir-v0", "registered task family (gymnasium id, or module:id to import it first)",
-                         task_family)
+    env_name: str = _opt(
+        "HalfCheetahDir-v0", "registered task family (gymnasium id, or module:id to import it first)", task_family
+    )
     env_kwargs: dict = _opt(None, "keyword arguments for gymnasium.make", default_factory=dict)
     seed: int = _opt(1, "seed of every random draw (tasks, resets, action noise, initial weights)", seed_range)
     gamma: float = _opt(0.99, "discount factor", unit_interval)
@@ -134,8 +148,11 @@ class Config:
     num_steps: int = _opt(1, "inner-loop gradient steps", positive)
     fast_lr: float = _opt(0.1, "inner-loop step size alpha (0 = no adaptation, a control)", non_negative)
     inner_params: str = _opt(
-        "all", "parameters the inner loop adapts: all, or readout (the Gaussian head's mean layer and log-std; "
-               "ANIL); the outer step trains all", one_of(INNER_PARAMS))
+        "all",
+        "parameters the inner loop adapts: all, or readout (the Gaussian head's mean layer and log-std; "
+        "ANIL); the outer step trains all",
+        one_of(INNER_PARAMS),
+    )
     num_batches: int = _opt(500, "meta-batches (outer steps) to train", positive)
     meta_batch_size: int = _opt(40, "tasks per meta-batch", positive)
     max_kl: float = _opt(1e-2, "TRPO trust region: maximum mean KL of a step", positive)
@@ -144,11 +161,16 @@ class Config:
     ls_max_steps: int = _opt(15, "line-search backtracking steps", between(1, 1000))
     ls_backtrack_ratio: float = _opt(0.8, "line-search step shrink factor", open_unit_interval)
     horizon: int = _opt(100, "maximum episode length", positive)
-    normalization_scale: float = _opt(10.0, "the policy acts in [-scale, scale], mapped onto the action bounds", action_scale_range)
+    normalization_scale: float = _opt(
+        10.0, "the policy acts in [-scale, scale], mapped onto the action bounds", action_scale_range
+    )
     device: str = _opt("cpu", "device of the policy and learner (physics stays on the CPU)", one_of(DEVICES))
     max_nonfinite_batches: int = _opt(
-        5, "consecutive meta-batches rejected for NaN or inf (in observations, rewards, losses, gradients or the "
-           "search direction) before training stops", positive)
+        5,
+        "consecutive meta-batches rejected for NaN or inf (in observations, rewards, losses, gradients or the "
+        "search direction) before training stops",
+        positive,
+    )
     policy: PolicyConfig = _opt(None, "policy section", default_factory=PolicyConfig)
     sampler: SamplerConfig = _opt(None, "sampler section", default_factory=SamplerConfig)
 
@@ -199,8 +221,10 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not a UTF-8 text file (byte {e.start} is {e.object[e.start:e.start + 1]!r}); "
-                          "a config is a YAML text file") from None
+        raise ConfigError(
+            f"{path}: not a UTF-8 text file (byte {e.start} is {e.object[e.start : e.start + 1]!r}); "
+            "a config is a YAML text file"
+        ) from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
     except yaml.YAMLError as e:
@@ -326,7 +350,9 @@ def _coerce(f: dataclasses.Field, value: Any, source: str, key: str) -> Any:
             raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
         value = tuple(value)
     elif isinstance(default, tuple):
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
             raise ConfigError(f"{where}: expected a list of integers, got {value!r}")
         value = tuple(value)
     elif isinstance(default, dict):

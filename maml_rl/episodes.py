@@ -72,8 +72,10 @@ class Episodes:
         f64 = torch.float64
         steps = self.mask.to(f64).sum((1, 2))
         episodes = torch.full_like(steps, float(self.num_episodes))
-        sums = {"returns": ((self.rewards * self.mask).to(f64).sum((1, 2)), episodes),
-                "episode_length": (steps, episodes)}
+        sums = {
+            "returns": ((self.rewards * self.mask).to(f64).sum((1, 2)), episodes),
+            "episode_length": (steps, episodes),
+        }
         if self.terminated is not None:
             sums["terminated_fraction"] = (self.terminated.to(f64).sum(1), episodes)
         if normalization_scale is not None:
@@ -125,7 +127,9 @@ def discounted_cumsum(x: Tensor, discount: float) -> Tensor:
     steps = x.shape[1]
     t = torch.arange(steps, device=x.device, dtype=x.dtype)
     exponent = t[None, :] - t[:, None]  # exponent[t, s] = s − t
-    weights = torch.where(exponent >= 0, discount ** exponent.clamp_min(0), torch.zeros((), dtype=x.dtype, device=x.device))
+    weights = torch.where(
+        exponent >= 0, discount ** exponent.clamp_min(0), torch.zeros((), dtype=x.dtype, device=x.device)
+    )
     return torch.einsum("ts,ns...->nt...", weights, x)
 
 

@@ -53,13 +53,24 @@ class Experiment:
         )
         torch.manual_seed(config.seed)  # the initial weights, frozen recurrent ones included
         policy = build_policy(config.policy, sampler.observation_dim, sampler.action_dim).to(config.device)
-        return cls(config, sampler, policy, MetaLearner(policy, config),
-                   learner_threads(policy.prefers_one_thread, threads))
+        return cls(
+            config, sampler, policy, MetaLearner(policy, config), learner_threads(policy.prefers_one_thread, threads)
+        )
 
     def local_slices(self) -> LocalSlices:
         """One slice of every task, sharing this experiment's sampler, policy and learner."""
-        return LocalSlices([TaskSlice(self.sampler, self.policy, self.learner, self.config,
-                                      range(self.config.meta_batch_size), self.learner_threads)])
+        return LocalSlices(
+            [
+                TaskSlice(
+                    self.sampler,
+                    self.policy,
+                    self.learner,
+                    self.config,
+                    range(self.config.meta_batch_size),
+                    self.learner_threads,
+                )
+            ]
+        )
 
     def meta_batch(self, batch: int) -> dict[str, Any]:
         """One meta-batch: returns before/after adaptation, the TRPO step's losses and KL, diagnostics, timings."""
@@ -83,10 +94,18 @@ class Experiment:
         end = time.perf_counter()
         seconds = end - start
         nan = float("nan")
-        defaults = {"returns_after": nan, "loss_before": nan, "loss_after": nan, "kl_after": nan, "grad_norm": nan,
-                    "ls_steps": 0, "accepted": False}
+        defaults = {
+            "returns_after": nan,
+            "loss_before": nan,
+            "loss_after": nan,
+            "kl_after": nan,
+            "grad_norm": nan,
+            "ls_steps": 0,
+            "accepted": False,
+        }
         return {
-            **row, **{k: v for k, v in defaults.items() if k not in row},
+            **row,
+            **{k: v for k, v in defaults.items() if k not in row},
             "nonfinite": bad,
             "env_steps": env_steps,
             "seconds": seconds,
@@ -97,9 +116,15 @@ class Experiment:
             # advantages of the valid episodes and the TRPO step
             "time_trpo": times["time_advantages_after"] + (end - t_prepared),
             **diagnostics,
-            **({} if moved is None else {  # on Ray shards: what travelled, per shard summed over shards
-                "shard_bytes_sent": traffic.sent - moved[0], "shard_bytes_received": traffic.received - moved[1],
-                "shard_restarts": shards.restarts - restarts}),
+            **(
+                {}
+                if moved is None
+                else {  # on Ray shards: what travelled, per shard summed over shards
+                    "shard_bytes_sent": traffic.sent - moved[0],
+                    "shard_bytes_received": traffic.received - moved[1],
+                    "shard_restarts": shards.restarts - restarts,
+                }
+            ),
         }
 
     def close(self) -> None:

@@ -64,8 +64,15 @@ class TaskSlice:
         learner_threads: torch threads of the adaptation and the outer step's terms.
     """
 
-    def __init__(self, sampler: Sampler, policy: Policy, learner: MetaLearner, config: Config, tasks: range,
-                 learner_threads: int = 1) -> None:
+    def __init__(
+        self,
+        sampler: Sampler,
+        policy: Policy,
+        learner: MetaLearner,
+        config: Config,
+        tasks: range,
+        learner_threads: int = 1,
+    ) -> None:
         self.sampler, self.policy, self.learner, self.config = sampler, policy, learner, config
         self.tasks, self.learner_threads = tasks, learner_threads
         self._terms: EpisodeTerms | None = None
@@ -84,10 +91,11 @@ class TaskSlice:
             return clock[-1] - clock[-2]
 
         every = sampler.sample_tasks(cfg.meta_batch_size, batch_rng(cfg.seed, TRAIN_STREAM, batch))
-        tasks = every[self.tasks.start:self.tasks.stop]
+        tasks = every[self.tasks.start : self.tasks.stop]
         with torch_threads(1):
-            train = sampler.sample(policy, policy.task_params(len(tasks)), tasks,
-                                   task_rngs(cfg.seed, TRAIN_STREAM, batch, self.tasks, 0))
+            train = sampler.sample(
+                policy, policy.task_params(len(tasks)), tasks, task_rngs(cfg.seed, TRAIN_STREAM, batch, self.tasks, 0)
+            )
         times = {"time_sample_before": lap()}
         report = SliceReport(self.tasks, train.task_sums(cfg.normalization_scale), None, train.env_steps, None, times)
         report.nonfinite = first_nonfinite(**{"train observations": train.observations, "train rewards": train.rewards})
@@ -100,12 +108,17 @@ class TaskSlice:
         valid: Episodes | None = None
         if report.nonfinite is None:
             with torch_threads(1):
-                valid = sampler.sample(policy, {k: v.detach() for k, v in adaptation.params.items()}, tasks,
-                                       task_rngs(cfg.seed, TRAIN_STREAM, batch, self.tasks, 1))
+                valid = sampler.sample(
+                    policy,
+                    {k: v.detach() for k, v in adaptation.params.items()},
+                    tasks,
+                    task_rngs(cfg.seed, TRAIN_STREAM, batch, self.tasks, 1),
+                )
             report.after = valid.task_sums(cfg.normalization_scale)
             report.env_steps += valid.env_steps
-            report.nonfinite = first_nonfinite(**{"valid observations": valid.observations,
-                                                  "valid rewards": valid.rewards})
+            report.nonfinite = first_nonfinite(
+                **{"valid observations": valid.observations, "valid rewards": valid.rewards}
+            )
         times["time_sample_after"] = lap()
         if report.nonfinite is None:
             with torch_threads(self.learner_threads):
@@ -214,8 +227,11 @@ def combine_reports(reports: list[SliceReport]) -> dict[str, Any]:
         after = combine_sums([r.after for r in reports])
         row["returns_after"] = after.pop("returns")
         diagnostics.update({f"{k}_after": v for k, v in after.items()})
-    row["nonfinite"] = min(bad, key=lambda name: next(i for i, prefix in enumerate(NONFINITE_ORDER)
-                                                      if name.startswith(prefix))) if bad else None
+    row["nonfinite"] = (
+        min(bad, key=lambda name: next(i for i, prefix in enumerate(NONFINITE_ORDER) if name.startswith(prefix)))
+        if bad
+        else None
+    )
     row["env_steps"] = sum(r.env_steps for r in reports)
     row["times"] = {k: max(r.times.get(k, 0.0) for r in reports) for k in reports[0].times}
     row["diagnostics"] = diagnostics

@@ -140,8 +140,9 @@ class EpisodeTerms:
     """:class:`MetaBatchTerms` of the tasks whose episodes this process holds (``total_tasks``: the meta-batch's
     task count, of which these are some or all)."""
 
-    def __init__(self, learner: MetaLearner, train: Episodes, valid: Episodes, adaptation: Adaptation,
-                 total_tasks: int) -> None:
+    def __init__(
+        self, learner: MetaLearner, train: Episodes, valid: Episodes, adaptation: Adaptation, total_tasks: int
+    ) -> None:
         self.learner, self.train, self.valid, self.adaptation = learner, train, valid, adaptation
         self.total_tasks = total_tasks
         self._product: Callable[[Tensor], Tensor] | None = None
@@ -211,16 +212,28 @@ class EpisodeTerms:
             for j in steps:
                 point, grads = adaptation.points[j], adaptation.grads[j]
                 if everything:  # I − α H_j is symmetric
-                    hx = torch.autograd.grad(list(grads.values()), list(point.values()), list(x.values()), retain_graph=True)
+                    hx = torch.autograd.grad(
+                        list(grads.values()), list(point.values()), list(x.values()), retain_graph=True
+                    )
                     x = {k: x[k] - fast_lr * h for k, h in zip(x, hx)}
                 elif not transposed:  # (I − α P H_j) x
-                    hx = torch.autograd.grad(list(grads.values()), list(point.values()), [x[k] for k in grads], retain_graph=True,
-                                             materialize_grads=True)
+                    hx = torch.autograd.grad(
+                        list(grads.values()),
+                        list(point.values()),
+                        [x[k] for k in grads],
+                        retain_graph=True,
+                        materialize_grads=True,
+                    )
                     x = {k: x[k] - fast_lr * h if k in adapted else x[k] for k, h in zip(point, hx)}
                 else:  # (I − α H_j P) x
                     rows = [k for k in grads if k in adapted]
-                    hx = torch.autograd.grad([grads[k] for k in rows], list(point.values()), [x[k] for k in rows],
-                                             retain_graph=True, materialize_grads=True)
+                    hx = torch.autograd.grad(
+                        [grads[k] for k in rows],
+                        list(point.values()),
+                        [x[k] for k in rows],
+                        retain_graph=True,
+                        materialize_grads=True,
+                    )
                     x = {k: x[k] - fast_lr * h for k, h in zip(point, hx)}
             return x
 

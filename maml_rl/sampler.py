@@ -139,7 +139,9 @@ class Sampler:
             for name, value in envs.last_reward_terms.items():
                 if name not in terms:
                     terms[name] = torch.zeros(shape, device=device)
-                terms[name][:, t] = torch.from_numpy(value).to(device=device, dtype=torch.float32).view(num_tasks, per_task)
+                terms[name][:, t] = (
+                    torch.from_numpy(value).to(device=device, dtype=torch.float32).view(num_tasks, per_task)
+                )
             terminated_any |= terminated
             active = active & ~terminated
             if not active.any():

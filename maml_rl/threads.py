@@ -41,6 +41,8 @@ def check_threads(threads: int | None) -> int | None:
     """``--threads`` checked: 1 … 4 × the usable cores, or ``None`` (the default); else :class:`ConfigError`."""
     most = MAX_THREADS_PER_CORE * usable_cores()
     if threads is not None and not 1 <= threads <= most:
-        raise ConfigError(f"--threads must be between 1 and {most} ({MAX_THREADS_PER_CORE} x the {usable_cores()} "
-                          f"usable cores), got {threads}")
+        raise ConfigError(
+            f"--threads must be between 1 and {most} ({MAX_THREADS_PER_CORE} x the {usable_cores()} "
+            f"usable cores), got {threads}"
+        )
     return threads

@@ -53,5 +53,11 @@ def trpo_step(terms: MetaBatchTerms, theta: Tensor, config: Config) -> tuple[dic
         candidate = theta - config.ls_backtrack_ratio**k * full_step
         loss_new, kl_new = terms.losses(candidate)
         if loss_new < loss_before and kl_new < config.max_kl:
-            return {**metrics, "loss_after": loss_new, "kl_after": kl_new, "ls_steps": k + 1, "accepted": True}, candidate
+            return {
+                **metrics,
+                "loss_after": loss_new,
+                "kl_after": kl_new,
+                "ls_steps": k + 1,
+                "accepted": True,
+            }, candidate
     return {**rejected, "ls_steps": config.ls_max_steps}, None  # nothing improved inside the trust region

@@ -16,8 +16,15 @@ def tiny_policy(kind: str, obs_dim: int = 3, act_dim: int = 2, seed: int = 0, **
     return GaussianRNNPolicy(obs_dim, act_dim, hidden_sizes=(5, 4), **kwargs)
 
 
-def synthetic_episodes(policy, tasks: int = 3, steps: int = 6, episodes: int = 4, seed: int = 0,
-                       dtype=torch.float64, lengths: torch.Tensor | None = None) -> Episodes:
+def synthetic_episodes(
+    policy,
+    tasks: int = 3,
+    steps: int = 6,
+    episodes: int = 4,
+    seed: int = 0,
+    dtype=torch.float64,
+    lengths: torch.Tensor | None = None,
+) -> Episodes:
     """Episodes with actions drawn from ``policy`` (so log-probs are consistent) and random rewards."""
     g = torch.Generator().manual_seed(seed)
     obs = torch.randn(tasks, steps, episodes, policy.obs_dim, generator=g, dtype=dtype)
@@ -32,7 +39,9 @@ def synthetic_episodes(policy, tasks: int = 3, steps: int = 6, episodes: int = 4
             actions = mean + log_std.exp() * torch.randn(mean.shape, generator=g, dtype=dtype)
         else:  # the inputs hold the actions themselves: draw them first, then score them under the policy
             actions = torch.randn(tasks, steps, episodes, policy.act_dim, generator=g, dtype=dtype)
-            mean, log_std = policy.sequence(policy.inputs.of_sequences(obs, actions, rewards), policy.task_params(tasks))
+            mean, log_std = policy.sequence(
+                policy.inputs.of_sequences(obs, actions, rewards), policy.task_params(tasks)
+            )
         log_probs = gaussian_log_prob(actions, mean, log_std)
     actions = actions * mask.unsqueeze(-1)
     episodes_ = Episodes(obs, actions, rewards, mask, log_probs * mask).validate()

@@ -115,7 +115,9 @@ def test_episode_statistics_of_falling_ants():
     assert set(episodes.reward_terms) == {"forward", "survive", "ctrl", "contact"}
     torch.testing.assert_close(sum(episodes.reward_terms.values()), episodes.rewards, rtol=0, atol=1e-5)
     valid = episodes.mask.sum()
-    assert stats["reward_survive"] == pytest.approx(0.05 * ((episodes.reward_terms["survive"] > 0).sum() / valid).item())
+    assert stats["reward_survive"] == pytest.approx(
+        0.05 * ((episodes.reward_terms["survive"] > 0).sum() / valid).item()
+    )
     assert 0.5 < stats["action_saturation"] <= 1.0  # sigma = 30 against a scale of 10: most components clip
     valid_actions = episodes.actions[episodes.mask.bool()]
     assert stats["action_magnitude"] == pytest.approx((valid_actions.abs() / 10).mean().item(), rel=1e-5)

@@ -8,12 +8,30 @@ from maml_rl.benchmarks.throughput import main
 
 
 def test_benchmark_prints_valid_json_on_a_tiny_setting(capsys):
-    args = ["--config", str(REPO / "configs/halfcheetah-dir.yaml"), "--batches", "2", "--meta-batch-size", "2",
-            "--fast-batch-size", "2", "--horizon", "5", "--json"]
+    args = [
+        "--config",
+        str(REPO / "configs/halfcheetah-dir.yaml"),
+        "--batches",
+        "2",
+        "--meta-batch-size",
+        "2",
+        "--fast-batch-size",
+        "2",
+        "--horizon",
+        "5",
+        "--json",
+    ]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
-    for key in ("raw_steps_per_s", "sampler_steps_per_s", "meta_batch_seconds", "env_steps_per_meta_batch",
-                "peak_rss_mb", "breakdown_seconds", "page_faults_per_meta_batch"):
+    for key in (
+        "raw_steps_per_s",
+        "sampler_steps_per_s",
+        "meta_batch_seconds",
+        "env_steps_per_meta_batch",
+        "peak_rss_mb",
+        "breakdown_seconds",
+        "page_faults_per_meta_batch",
+    ):
         assert key in result
     assert result["env_steps_per_meta_batch"] == 2 * 2 * 2 * 5
     assert result["raw_steps_per_s"] > 0 and result["sampler_steps_per_s"] > 0
@@ -22,6 +40,21 @@ def test_benchmark_prints_valid_json_on_a_tiny_setting(capsys):
 
 
 def test_benchmark_rejects_a_task_without_mujoco():
-    done = subprocess.run([sys.executable, "-m", "maml_rl.benchmarks", "throughput", "--config", str(REPO / "configs/2d-navigation.yaml"),
-                           "--batches", "1", "--json"], capture_output=True, text=True, timeout=120, cwd=REPO)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "maml_rl.benchmarks",
+            "throughput",
+            "--config",
+            str(REPO / "configs/2d-navigation.yaml"),
+            "--batches",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert done.returncode == 2 and "not a MuJoCo task" in done.stderr and "Traceback" not in done.stderr

@@ -32,10 +32,19 @@ def test_groups_pool_seeds_and_split_on_config_differences(tmp_path):
         run = RunRecord(tmp_path / name, {"seed": seed, "fast-lr": fast_lr, "policy": {"type": policy}}, [], None)
         return run
 
-    runs = [fake("a", 1, "mlp"), fake("b", 2, "mlp"), fake("c", 1, "rnn"), fake("d", 2, "rnn"), fake("e", 1, "rnn", 0.0)]
+    runs = [
+        fake("a", 1, "mlp"),
+        fake("b", 2, "mlp"),
+        fake("c", 1, "rnn"),
+        fake("d", 2, "rnn"),
+        fake("e", 1, "rnn", 0.0),
+    ]
     groups = group_runs(runs)
     assert {k: [r.folder.name for r in v] for k, v in groups.items()} == {
-        "fast-lr=0.1, type=mlp": ["a", "b"], "fast-lr=0.1, type=rnn": ["c", "d"], "fast-lr=0.0, type=rnn": ["e"]}
+        "fast-lr=0.1, type=mlp": ["a", "b"],
+        "fast-lr=0.1, type=rnn": ["c", "d"],
+        "fast-lr=0.0, type=rnn": ["e"],
+    }
 
 
 def test_groups_are_named_after_their_run_folders_without_the_seed(tmp_path):
@@ -77,8 +86,11 @@ def test_diagnostics_panels_are_the_recorded_metrics_mean_over_seeds(tmp_path):
     panel = fig.axes[0]
     a_before, a_after, b_before = panel.get_lines()
     assert [line.get_linestyle() for line in (a_before, a_after, b_before)] == ["--", "-", "--"]
-    for line, group, key in ((a_before, "a", "terminated_fraction_before"), (a_after, "a", "terminated_fraction_after"),
-                             (b_before, "b", "terminated_fraction_before")):
+    for line, group, key in (
+        (a_before, "a", "terminated_fraction_before"),
+        (a_after, "a", "terminated_fraction_after"),
+        (b_before, "b", "terminated_fraction_before"),
+    ):
         expected = np.mean([[row[key] for row in r.metrics] for r in groups[group]], axis=0)
         np.testing.assert_allclose(line.get_ydata(), expected)
         assert line.get_color() == ("C0" if group == "a" else "C1")
@@ -93,8 +105,17 @@ def test_compare_cli_on_real_runs(tmp_path):
     for policy in ("mlp", "rnn"):
         for seed in (1, 2):
             run = tmp_path / f"{policy}-{seed}"
-            args = ["--config", str(tiny_config(tmp_path, num_batches=2)), "--policy", policy, "--seed", str(seed),
-                    "--output-folder", str(run), "--no-progress"]
+            args = [
+                "--config",
+                str(tiny_config(tmp_path, num_batches=2)),
+                "--policy",
+                policy,
+                "--seed",
+                str(seed),
+                "--output-folder",
+                str(run),
+                "--no-progress",
+            ]
             assert train_main(args) == 0
             runs.append(run)
     assert evaluate_main(["--run", str(runs[0]), "--num-batches", "1", "--adapt-steps", "2", "--no-progress"]) == 0
@@ -125,8 +146,22 @@ def test_testing_notebook_executes_on_tiny_runs(tmp_path, monkeypatch):
     for policy in ("mlp", "rnn"):
         for seed in (1, 2):
             run = tmp_path / f"{policy}-{seed}"
-            assert train_main(["--config", str(tiny_config(tmp_path, num_batches=2)), "--policy", policy, "--seed",
-                               str(seed), "--output-folder", str(run), "--no-progress"]) == 0
+            assert (
+                train_main(
+                    [
+                        "--config",
+                        str(tiny_config(tmp_path, num_batches=2)),
+                        "--policy",
+                        policy,
+                        "--seed",
+                        str(seed),
+                        "--output-folder",
+                        str(run),
+                        "--no-progress",
+                    ]
+                )
+                == 0
+            )
             runs.append(str(run))
     assert evaluate_main(["--run", runs[0], "--num-batches", "1", "--adapt-steps", "2", "--no-progress"]) == 0
     from maml_rl.analysis.video import write_clip
@@ -138,7 +173,9 @@ def test_testing_notebook_executes_on_tiny_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("BIO_MAML_RUNS", os.pathsep.join(runs))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     notebook = nbformat.read(REPO / "notebooks" / "Testing_Notebook.ipynb", as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
@@ -150,8 +187,10 @@ def test_testing_notebook_executes_on_tiny_runs(tmp_path, monkeypatch):
 
 def test_one_run_per_group_gives_confidence_intervals_over_tasks(tmp_path):
     rng = np.random.default_rng(1)
-    runs = [RunRecord(tmp_path / f"sweep-{name}", {"seed": 1, "leak": leak}, [], rng.normal(size=(30, 2, 4)))
-            for name, leak in (("a", 1.0), ("b", 0.3))]
+    runs = [
+        RunRecord(tmp_path / f"sweep-{name}", {"seed": 1, "leak": leak}, [], rng.normal(size=(30, 2, 4)))
+        for name, leak in (("a", 1.0), ("b", 0.3))
+    ]
     comparison = Comparison.of(runs)
     assert comparison.ci_over == "tasks" and comparison.tests == []
     per_task_before = runs[0].returns[:, 0].mean(1)
@@ -165,7 +204,9 @@ def test_training_progress_is_the_first_and_last_tenth_of_the_post_adaptation_re
     rng = np.random.default_rng(2)
 
     def fake(name, seed, length):
-        rows = [{"returns_before": float(rng.normal()), "returns_after": float(b + rng.normal())} for b in range(length)]
+        rows = [
+            {"returns_before": float(rng.normal()), "returns_after": float(b + rng.normal())} for b in range(length)
+        ]
         return RunRecord(tmp_path / name, {"seed": seed}, rows, None)
 
     runs = [fake("g-seed1", 1, 30), fake("g-seed2", 2, 30), fake("g-seed3", 3, 25)]
@@ -174,14 +215,19 @@ def test_training_progress_is_the_first_and_last_tenth_of_the_post_adaptation_re
     g = comparison.per_group["g"]
     finite = [[row["returns_after"] for row in r.metrics if not row.get("nonfinite")] for r in runs]
     first = np.array([np.mean(a[: len(a) // 10]) for a in finite])
-    last = np.array([np.mean(a[-(len(a) // 10):]) for a in finite])
+    last = np.array([np.mean(a[-(len(a) // 10) :]) for a in finite])
     change = last - first
     assert g["training_meta_batches"] == 25
-    assert g["training_first_mean"] == pytest.approx(first.mean()) and g["training_last_mean"] == pytest.approx(last.mean())
+    assert g["training_first_mean"] == pytest.approx(first.mean()) and g["training_last_mean"] == pytest.approx(
+        last.mean()
+    )
     assert g["training_change_mean"] == pytest.approx(change.mean())
     assert g["training_change_ci95"] == pytest.approx(stats.t.ppf(0.975, 2) * stats.sem(change))
     assert f"| g | 25 | {first.mean():.2f} ± " in comparison.to_markdown()
     # one seed: the mean alone, no interval; no metrics: no progress table
     single = Comparison.of([fake("h-seed1", 1, 10)]).to_markdown()
     assert "| h | 10 |" in single and "nan" not in single
-    assert "Meta-training progress" not in Comparison.of([RunRecord(tmp_path / "x", {}, [], np.zeros((2, 2, 3)))]).to_markdown()
+    assert (
+        "Meta-training progress"
+        not in Comparison.of([RunRecord(tmp_path / "x", {}, [], np.zeros((2, 2, 3)))]).to_markdown()
+    )

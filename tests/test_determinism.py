@@ -50,8 +50,13 @@ torch.save(out, out_path)
 def _run_worker(config, episodes, out, neighbour: bool) -> dict:
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if neighbour else None
     try:
-        done = subprocess.run([sys.executable, "-c", WORKER, str(config), str(episodes), str(out), "2"],
-                              capture_output=True, text=True, timeout=300, cwd=REPO)
+        done = subprocess.run(
+            [sys.executable, "-c", WORKER, str(config), str(episodes), str(out), "2"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=REPO,
+        )
     finally:
         if hog is not None:
             hog.kill()
@@ -82,8 +87,11 @@ def test_learner_numbers_are_bit_identical_across_processes(tmp_path):
     assert a.keys() == b.keys()
     differ = [k for k in a if not torch.equal(a[k], b[k])]
     for name in ("train", "valid"):  # and within one process
-        differ += [f"{name} #{r} vs #0 in one process" for r in (1, 2)
-                   if not torch.equal(b[f"{name} baseline weights (float64) #{r}"], b[f"{name} baseline weights (float64) #0"])]
+        differ += [
+            f"{name} #{r} vs #0 in one process"
+            for r in (1, 2)
+            if not torch.equal(b[f"{name} baseline weights (float64) #{r}"], b[f"{name} baseline weights (float64) #0"])
+        ]
     assert not differ, f"not bit-identical: {differ}"
 
 

@@ -79,16 +79,21 @@ def _rollout(env, task, seed, actions):
     return np.array(out), np.array(rewards)
 
 
-@pytest.mark.parametrize("env_id,task_a,task_b", [
-    ("HalfCheetahDir-v0", {"direction": 1.0}, {"direction": -1.0}),
-    ("HalfCheetahVel-v0", {"velocity": 0.2}, {"velocity": 1.8}),
-    ("AntDir-v0", {"direction": 1.0}, {"direction": -1.0}),
-    ("AntVel-v0", {"velocity": 0.5}, {"velocity": 2.5}),
-    ("2DNavigation-v0", {"goal": [0.4, 0.4]}, {"goal": [-0.4, 0.1]}),
-])
+@pytest.mark.parametrize(
+    "env_id,task_a,task_b",
+    [
+        ("HalfCheetahDir-v0", {"direction": 1.0}, {"direction": -1.0}),
+        ("HalfCheetahVel-v0", {"velocity": 0.2}, {"velocity": 1.8}),
+        ("AntDir-v0", {"direction": 1.0}, {"direction": -1.0}),
+        ("AntVel-v0", {"velocity": 0.5}, {"velocity": 2.5}),
+        ("2DNavigation-v0", {"goal": [0.4, 0.4]}, {"goal": [-0.4, 0.1]}),
+    ],
+)
 def test_reset_task_changes_reward_and_seeding_is_reproducible(env_id, task_a, task_b):
     env = gym.make(env_id).unwrapped
-    actions = np.random.default_rng(0).uniform(env.action_space.low, env.action_space.high, (10, env.action_space.shape[0]))
+    actions = np.random.default_rng(0).uniform(
+        env.action_space.low, env.action_space.high, (10, env.action_space.shape[0])
+    )
     obs_a, rew_a = _rollout(env, task_a, 3, actions)
     obs_a2, rew_a2 = _rollout(env, task_a, 3, actions)
     obs_b, rew_b = _rollout(env, task_b, 3, actions)
@@ -114,7 +119,9 @@ def test_sample_tasks_is_seeded_and_in_range(env_id):
         assert values.shape == (50, 2) and np.abs(values).max() <= 0.5
 
 
-@pytest.mark.parametrize("bad", [{"direction": 0.5}, {"dir": 1.0}, {"direction": float("nan")}, {"direction": [1, 1]}, "left"])
+@pytest.mark.parametrize(
+    "bad", [{"direction": 0.5}, {"dir": 1.0}, {"direction": float("nan")}, {"direction": [1, 1]}, "left"]
+)
 def test_reset_task_rejects_malformed_tasks(bad):
     env = gym.make("HalfCheetahDir-v0").unwrapped
     with pytest.raises(ValueError, match="HalfCheetahDir"):

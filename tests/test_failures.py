@@ -32,7 +32,12 @@ def _poison_rewards(monkeypatch, which_calls):
 def test_nan_rewards_reject_that_update_and_training_continues(tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
     _poison_rewards(monkeypatch, {2})  # the train episodes of meta-batch 1
-    assert train_main(["--config", str(tiny_config(tmp_path, num_batches=3)), "--output-folder", str(run), "--no-progress"]) == 0
+    assert (
+        train_main(
+            ["--config", str(tiny_config(tmp_path, num_batches=3)), "--output-folder", str(run), "--no-progress"]
+        )
+        == 0
+    )
     rows = metrics(run)
     assert [r["nonfinite"] for r in rows] == [None, "train rewards", None]
     assert not rows[1]["accepted"] and rows[2]["accepted"]
@@ -43,8 +48,17 @@ def test_nan_in_valid_rewards_keeps_parameters(tmp_path, monkeypatch):
     from maml_rl.config import from_dict
     from maml_rl.experiment import Experiment
 
-    experiment = Experiment.build(from_dict({"env-name": "2DNavigation-v0", "meta-batch-size": 2, "fast-batch-size": 2,
-                                             "horizon": 5, "policy": {"hidden-sizes": [8]}}))
+    experiment = Experiment.build(
+        from_dict(
+            {
+                "env-name": "2DNavigation-v0",
+                "meta-batch-size": 2,
+                "fast-batch-size": 2,
+                "horizon": 5,
+                "policy": {"hidden-sizes": [8]},
+            }
+        )
+    )
     before = {k: v.clone() for k, v in experiment.policy.state_dict().items()}
     _poison_rewards(monkeypatch, {1})  # the valid episodes of this meta-batch
     row = experiment.meta_batch(0)
@@ -67,8 +81,20 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert train_main(["--config", str(config), "--output-folder", str(whole), "--no-progress", "--threads", "1"]) == 0
 
-    process = subprocess.Popen([sys.executable, str(REPO / "train.py"), "--config", str(config), "--output-folder",
-                                str(killed), "--no-progress", "--threads", "1"], stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "train.py"),
+            "--config",
+            str(config),
+            "--output-folder",
+            str(killed),
+            "--no-progress",
+            "--threads",
+            "1",
+        ],
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(metrics(killed) if (killed / "metrics.jsonl").exists() else []) < 2:
         time.sleep(0.02)
@@ -86,10 +112,13 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert not any(p.name.endswith(".tmp") for p in killed.iterdir())
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"", "cannot be loaded"),
-    (b"not a checkpoint at all", "cannot be loaded"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "cannot be loaded"),
+        (b"not a checkpoint at all", "cannot be loaded"),
+    ],
+)
 def test_test_py_reports_a_damaged_checkpoint(tmp_path, content, message, capsys):
     from test_scripts import evaluate_main
 
@@ -112,17 +141,21 @@ def test_test_py_reports_a_checkpoint_of_another_policy(tmp_path, capsys):
     assert "does not match the policy" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--config", "{cfg}", "--threads", "0"], "--threads must be between 1 and"),
-    (["--config", "{bad}"], "unknown key 'gama'; did you mean 'gamma'"),
-    (["--resume"], "--resume needs the run: its --config"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--config", "{cfg}", "--threads", "0"], "--threads must be between 1 and"),
+        (["--config", "{bad}"], "unknown key 'gama'; did you mean 'gamma'"),
+        (["--resume"], "--resume needs the run: its --config"),
+    ],
+)
 def test_bad_input_exits_2_without_traceback(tmp_path, args, message):
     bad = tmp_path / "bad.yaml"
     bad.write_text("gama: 0.9\n")
     args = [a.format(cfg=tiny_config(tmp_path), bad=bad) for a in args]
-    done = subprocess.run([sys.executable, str(REPO / "train.py"), *args], capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert json.dumps(done.stderr).count("\\n") <= 2  # one line (plus the run-folder line at most)

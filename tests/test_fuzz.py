@@ -44,15 +44,29 @@ HUGE = [10**9, 10**12, 10**30, 2**64, 1e300, -(10**30)]
 
 
 def fuzz_settings(examples: int) -> settings:
-    return settings(max_examples=max(1, int(examples * SCALE)), deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                           HealthCheck.data_too_large, HealthCheck.filter_too_much])
+    return settings(
+        max_examples=max(1, int(examples * SCALE)),
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+        ],
+    )
 
 
 odd_values = st.one_of(
-    st.none(), st.booleans(), st.integers(-1000, 1000), st.sampled_from([0, -1, 1, 2, *HUGE]),
-    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, -0.5, 0.5, 1.0, 1.5, 1e-300]),
-    st.text(max_size=8), st.sampled_from(["", "mlp", "rnn", "gru", "1e-5", "nan", "yes", "auto", "2DNavigation-v0"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-1000, 1000),
+    st.sampled_from([0, -1, 1, 2, *HUGE]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.5, 0.5, 1.0, 1.5, 1e-300]),
+    st.text(max_size=8),
+    st.sampled_from(["", "mlp", "rnn", "gru", "1e-5", "nan", "yes", "auto", "2DNavigation-v0"]),
     st.lists(st.one_of(st.integers(-3, 64), st.sampled_from(HUGE), st.text(max_size=3)), max_size=3),
     st.dictionaries(st.text(max_size=6), st.integers(-3, 3), max_size=2),
 )
@@ -90,8 +104,15 @@ def mutated(draw, configs: dict[str, dict], base: dict | None = None) -> dict:
             del parent[key]
         elif kind == "rename":
             text = str(key)
-            new = draw(st.one_of(st.just(text.replace("-", "_")), st.just(text.upper()), st.just(text[:-1]),
-                                 st.just(text + "s"), new_keys))
+            new = draw(
+                st.one_of(
+                    st.just(text.replace("-", "_")),
+                    st.just(text.upper()),
+                    st.just(text[:-1]),
+                    st.just(text + "s"),
+                    new_keys,
+                )
+            )
             parent[new] = parent.pop(key)
         elif kind == "value":
             parent[key] = draw(odd_values)
@@ -102,7 +123,9 @@ def mutated(draw, configs: dict[str, dict], base: dict | None = None) -> dict:
         elif kind == "list":
             parent[key] = [parent[key]]
         else:
-            parent[draw(new_keys)] = draw(st.one_of(odd_values, st.dictionaries(st.text(max_size=6), odd_values, max_size=2)))
+            parent[draw(new_keys)] = draw(
+                st.one_of(odd_values, st.dictionaries(st.text(max_size=6), odd_values, max_size=2))
+            )
     return data
 
 
@@ -174,8 +197,11 @@ def pinned_memory(monkeypatch):
 def test_train_py_on_mutated_tiny_configs(tmp_path, capsys, pinned_memory, data):
     n = next(_counter)
     path = write_yaml(tmp_path / "train", data)
-    status, err = call(train_main, ["--config", path, "--num-batches", "1", "--no-progress",
-                                    "--output-folder", tmp_path / "runs" / f"run{n}"], capsys)
+    status, err = call(
+        train_main,
+        ["--config", path, "--num-batches", "1", "--no-progress", "--output-folder", tmp_path / "runs" / f"run{n}"],
+        capsys,
+    )
     assert_clean(status, err, allowed=(0, 2, 3))
 
 
@@ -184,9 +210,23 @@ def test_train_py_on_mutated_tiny_configs(tmp_path, capsys, pinned_memory, data)
 def test_train_py_command_on_mutated_tiny_configs(tmp_path, data):
     n = next(_counter)
     path = write_yaml(tmp_path / "cmd", data)
-    done = subprocess.run([sys.executable, str(REPO / "train.py"), "--config", str(path), "--num-batches", "1",
-                           "--no-progress", "--output-folder", str(tmp_path / "runs" / f"run{n}")],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "train.py"),
+            "--config",
+            str(path),
+            "--num-batches",
+            "1",
+            "--no-progress",
+            "--output-folder",
+            str(tmp_path / "runs" / f"run{n}"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert_clean(done.returncode, done.stderr, allowed=(0, 2, 3))
 
 
@@ -220,7 +260,13 @@ def _sweep() -> list[tuple[tuple, object]]:
     return sorted(cases, key=repr) + [(("env-kwargs",), ("kwargs", repr(k))) for k in kwargs]
 
 
-@pytest.mark.parametrize("path,value", _sweep(), ids=lambda x: ".".join(map(str, x)) if isinstance(x, tuple) and all(isinstance(p, str) for p in x) else repr(x)[:24])
+@pytest.mark.parametrize(
+    "path,value",
+    _sweep(),
+    ids=lambda x: (
+        ".".join(map(str, x)) if isinstance(x, tuple) and all(isinstance(p, str) for p in x) else repr(x)[:24]
+    ),
+)
 def test_train_py_on_every_key_at_its_extremes(tmp_path, capsys, pinned_memory, path, value):
     name = "halfcheetah-dir" if path == ("env-kwargs",) else "2d-navigation"
     data = copy.deepcopy(MAML_CONFIGS[name])
@@ -236,8 +282,11 @@ def test_train_py_on_every_key_at_its_extremes(tmp_path, capsys, pinned_memory, 
     else:
         parent[path[-1]] = list(value) if isinstance(value, tuple) else value
     config = write_yaml(tmp_path, data)
-    status, err = call(train_main, ["--config", config, "--num-batches", "1", "--no-progress",
-                                    "--output-folder", tmp_path / "run"], capsys)
+    status, err = call(
+        train_main,
+        ["--config", config, "--num-batches", "1", "--no-progress", "--output-folder", tmp_path / "run"],
+        capsys,
+    )
     assert_clean(status, err, allowed=(0, 2, 3))
 
 
@@ -250,8 +299,10 @@ def tiny_run(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("fuzz-run")
     run = folder / "run"
-    assert train_main(["--config", str(tiny_config(folder, num_batches=2)), "--output-folder", str(run),
-                       "--no-progress"]) == 0
+    assert (
+        train_main(["--config", str(tiny_config(folder, num_batches=2)), "--output-folder", str(run), "--no-progress"])
+        == 0
+    )
     return run
 
 
@@ -276,9 +327,17 @@ def _run_paths(run: Path) -> st.SearchStrategy:
 @fuzz_settings(40)
 @given(data=st.data())
 def test_test_py_arguments(tiny_run, capsys, pinned_memory, data):
-    flags = {"--run": _run_paths(tiny_run), "--meta-batch-size": ints, "--num-batches": st.sampled_from([1, 2, 0, -1, "x"]),
-             "--adapt-steps": st.sampled_from([1, 2, 0, -2, "1.5"]), "--seed": ints, "--video-tasks": ints,
-             "--device": st.sampled_from(["cpu", "cuda", "tpu"]), "--threads": ints, "--no-progress": None}
+    flags = {
+        "--run": _run_paths(tiny_run),
+        "--meta-batch-size": ints,
+        "--num-batches": st.sampled_from([1, 2, 0, -1, "x"]),
+        "--adapt-steps": st.sampled_from([1, 2, 0, -2, "1.5"]),
+        "--seed": ints,
+        "--video-tasks": ints,
+        "--device": st.sampled_from(["cpu", "cuda", "tpu"]),
+        "--threads": ints,
+        "--no-progress": None,
+    }
     args = data.draw(argument_lists(flags))
     if "--run" not in args:
         args = ["--run", tiny_run, *args]  # the newest run under runs/ has its own test
@@ -291,8 +350,9 @@ def test_test_py_arguments(tiny_run, capsys, pinned_memory, data):
 def test_compare_py_arguments(tmp_path, tiny_run, capsys, data):
     compare_main = runpy.run_path(str(REPO / "compare.py"))["main"]
     (tmp_path / "file").write_text("")
-    outputs = st.sampled_from([tmp_path / "out", tmp_path / "a" / "b", tmp_path / "file", tmp_path / "file" / "x",
-                               Path("/proc/version/x")])
+    outputs = st.sampled_from(
+        [tmp_path / "out", tmp_path / "a" / "b", tmp_path / "file", tmp_path / "file" / "x", Path("/proc/version/x")]
+    )
     runs = st.lists(_run_paths(tiny_run), max_size=3)
     args = data.draw(argument_lists({"--output-folder": outputs}, positional=runs))
     status, err = call(compare_main, args, capsys)
@@ -317,8 +377,21 @@ def test_rules_lab_on_mutated_tiny_configs(tmp_path, capsys, pinned_memory, data
 
     n = next(_counter)
     path = write_yaml(tmp_path / "rules", data)
-    status, err = call(rules_main, ["--config", path, "--output-folder", tmp_path / f"out{n}", "--epochs", "3",
-                                    "--rules", "sgd,wp,np", "--no-progress"], capsys)
+    status, err = call(
+        rules_main,
+        [
+            "--config",
+            path,
+            "--output-folder",
+            tmp_path / f"out{n}",
+            "--epochs",
+            "3",
+            "--rules",
+            "sgd,wp,np",
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert_clean(status, err)
 
 
@@ -327,7 +400,25 @@ def test_rules_lab_on_mutated_tiny_configs(tmp_path, capsys, pinned_memory, data
 def test_rules_command_on_mutated_tiny_configs(tmp_path, data):
     n = next(_counter)
     path = write_yaml(tmp_path / "rules", data)
-    done = subprocess.run([sys.executable, "-m", "maml_rl.rules", "--config", str(path), "--output-folder",
-                           str(tmp_path / f"out{n}"), "--epochs", "3", "--rules", "sgd,wp,np", "--no-progress"],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "maml_rl.rules",
+            "--config",
+            str(path),
+            "--output-folder",
+            str(tmp_path / f"out{n}"),
+            "--epochs",
+            "3",
+            "--rules",
+            "sgd,wp,np",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert_clean(done.returncode, done.stderr)

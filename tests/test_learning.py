@@ -12,8 +12,17 @@ MARGIN = 1.0  # returns are about −7.5 per episode before adaptation
 
 
 def adaptation_gain(policy: str, fast_lr: float) -> float:
-    cfg = from_dict({"env-name": "2DNavigation-v0", "meta-batch-size": 20, "fast-batch-size": 10, "horizon": 20,
-                     "fast-lr": fast_lr, "num-batches": BATCHES, "policy": {"type": policy, "hidden-sizes": [32, 32]}})
+    cfg = from_dict(
+        {
+            "env-name": "2DNavigation-v0",
+            "meta-batch-size": 20,
+            "fast-batch-size": 10,
+            "horizon": 20,
+            "fast-lr": fast_lr,
+            "num-batches": BATCHES,
+            "policy": {"type": policy, "hidden-sizes": [32, 32]},
+        }
+    )
     experiment = Experiment.build(cfg)
     rows = [experiment.meta_batch(b) for b in range(BATCHES)]
     return float(np.mean([r["returns_after"] - r["returns_before"] for r in rows[-LAST:]]))

@@ -19,8 +19,9 @@ def _setup(kind, num_steps=1, first_order=False, fast_lr=0.5, inner_params="all"
     policy = tiny_policy(kind, **policy_kwargs).double()
     train = synthetic_episodes(policy, tasks=TASKS, seed=1)
     valid = synthetic_episodes(policy, tasks=TASKS, seed=2)
-    config = learner_config(fast_lr=fast_lr, num_steps=num_steps, first_order=first_order, cg_damping=1e-3,
-                            inner_params=inner_params)
+    config = learner_config(
+        fast_lr=fast_lr, num_steps=num_steps, first_order=first_order, cg_damping=1e-3, inner_params=inner_params
+    )
     return policy, train, valid, MetaLearner(policy, config)
 
 
@@ -51,9 +52,15 @@ def _post_adaptation(policy, learner, train, valid, theta_flat, old=None):
 
 
 FVP_CASES = [
-    ("mlp", 1, "all", {}), ("mlp", 2, "all", {}), ("rnn", 1, "all", {}), ("rnn", 2, "all", {}),
+    ("mlp", 1, "all", {}),
+    ("mlp", 2, "all", {}),
+    ("rnn", 1, "all", {}),
+    ("rnn", 2, "all", {}),
     # only the readout adapts in the inner loop (ANIL); every parameter still moves in the outer step
-    ("mlp", 1, "readout", {}), ("mlp", 2, "readout", {}), ("rnn", 1, "readout", {}), ("rnn", 2, "readout", {}),
+    ("mlp", 1, "readout", {}),
+    ("mlp", 2, "readout", {}),
+    ("rnn", 1, "readout", {}),
+    ("rnn", 2, "readout", {}),
     # the policy also sees its previous action and reward, and a leaky, rescaled reservoir
     ("mlp", 1, "all", {"inputs": FULL_INPUTS}),
     ("rnn", 2, "readout", {"inputs": FULL_INPUTS, "spectral_radius": 0.95, "leak": 0.5}),
@@ -104,16 +111,20 @@ def test_second_order_meta_gradient_equals_finite_differences(kind, inner_params
     theta = theta0.clone().requires_grad_()
     analytic = torch.autograd.grad(loss_of(theta), theta)[0]
     eps = 1e-6
-    numeric = torch.stack([
-        (loss_of(theta0 + eps * e) - loss_of(theta0 - eps * e)) / (2 * eps)
-        for e in torch.eye(len(theta0), dtype=torch.float64)
-    ]).detach()
+    numeric = torch.stack(
+        [
+            (loss_of(theta0 + eps * e) - loss_of(theta0 - eps * e)) / (2 * eps)
+            for e in torch.eye(len(theta0), dtype=torch.float64)
+        ]
+    ).detach()
     torch.testing.assert_close(analytic, numeric, rtol=1e-5, atol=1e-7)
 
     # the first-order approximation drops the inner Hessian term and so differs measurably
     fo_policy, fo_train, fo_valid, fo_learner = _setup(kind, first_order=True, inner_params=inner_params)
     fo_theta = theta0.clone().requires_grad_()
-    first_order = torch.autograd.grad(_post_adaptation(fo_policy, fo_learner, fo_train, fo_valid, fo_theta, old)[0], fo_theta)[0]
+    first_order = torch.autograd.grad(
+        _post_adaptation(fo_policy, fo_learner, fo_train, fo_valid, fo_theta, old)[0], fo_theta
+    )[0]
     relative = (first_order - numeric).norm() / numeric.norm()
     assert relative > 1e-2, f"first-order gradient unexpectedly equals the second-order one (rel. diff {relative:.2e})"
 

@@ -11,7 +11,9 @@ from maml_rl.policies import gaussian_log_prob
 from maml_rl.policies.rnn import CELLS
 
 
-@pytest.mark.parametrize("cell,torch_cell", [("rnn", torch.nn.RNNCell), ("gru", torch.nn.GRUCell), ("lstm", torch.nn.LSTMCell)])
+@pytest.mark.parametrize(
+    "cell,torch_cell", [("rnn", torch.nn.RNNCell), ("gru", torch.nn.GRUCell), ("lstm", torch.nn.LSTMCell)]
+)
 def test_cells_match_pytorch(cell, torch_cell):
     policy = tiny_policy("rnn", cell=cell, freeze_recurrent=False).double()
     layer = policy.cells[0]
@@ -67,8 +69,16 @@ def test_frozen_recurrent_weights_are_not_meta_parameters():
 
 
 def _nav_experiment(policy: dict, **overrides) -> Experiment:
-    cfg = from_dict({"env-name": "2DNavigation-v0", "meta-batch-size": 4, "fast-batch-size": 3, "horizon": 15,
-                     "policy": {"hidden-sizes": [8, 8], **policy}, **overrides})
+    cfg = from_dict(
+        {
+            "env-name": "2DNavigation-v0",
+            "meta-batch-size": 4,
+            "fast-batch-size": 3,
+            "horizon": 15,
+            "policy": {"hidden-sizes": [8, 8], **policy},
+            **overrides,
+        }
+    )
     return Experiment.build(cfg)
 
 

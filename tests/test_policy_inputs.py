@@ -11,12 +11,23 @@ from maml_rl.experiment import Experiment
 from maml_rl.policies import GaussianMLPPolicy, PolicyInputs, gaussian_log_prob
 
 OPTIONAL = ("previous-action", "previous-reward", "episode-start")
-ALL_INPUTS = [("observation", *combo) for r in range(len(OPTIONAL) + 1) for combo in itertools.combinations(OPTIONAL, r)]
+ALL_INPUTS = [
+    ("observation", *combo) for r in range(len(OPTIONAL) + 1) for combo in itertools.combinations(OPTIONAL, r)
+]
 
 
 def _experiment(policy: dict, env: str = "2DNavigation-v0", **overrides) -> Experiment:
-    cfg = from_dict({"env-name": env, "meta-batch-size": 3, "fast-batch-size": 4, "horizon": 30, "seed": 2,
-                     "policy": {"hidden-sizes": [8, 8], **policy}, **overrides})
+    cfg = from_dict(
+        {
+            "env-name": env,
+            "meta-batch-size": 3,
+            "fast-batch-size": 4,
+            "horizon": 30,
+            "seed": 2,
+            "policy": {"hidden-sizes": [8, 8], **policy},
+            **overrides,
+        }
+    )
     return Experiment.build(cfg)
 
 
@@ -36,8 +47,12 @@ def test_sampling_log_probs_equal_loss_log_probs_for_every_input_combination(kin
 
 def test_sampling_and_losses_agree_when_episodes_end_early():
     """Ant episodes terminate at different steps: the inputs after a fall are padding on both sides."""
-    exp = _experiment({"type": "rnn", "inputs": list(ALL_INPUTS[-1]), "hidden-sizes": [8]}, env="AntDir-v0",
-                      horizon=60, **{"normalization-scale": 1.0})
+    exp = _experiment(
+        {"type": "rnn", "inputs": list(ALL_INPUTS[-1]), "hidden-sizes": [8]},
+        env="AntDir-v0",
+        horizon=60,
+        **{"normalization-scale": 1.0},
+    )
     rng = np.random.default_rng(5)
     tasks = exp.sampler.sample_tasks(3, rng)
     params = exp.policy.task_params(3)
@@ -54,7 +69,11 @@ def test_sequence_inputs_hold_the_previous_action_and_reward():
     layout = PolicyInputs(obs_dim=2, act_dim=3, names=("observation", *OPTIONAL))
     assert layout.dim == 2 + 3 + 1 + 1
     g = torch.Generator().manual_seed(0)
-    obs, actions, rewards = torch.randn(2, 5, 4, 2, generator=g), torch.randn(2, 5, 4, 3, generator=g), torch.randn(2, 5, 4, generator=g)
+    obs, actions, rewards = (
+        torch.randn(2, 5, 4, 2, generator=g),
+        torch.randn(2, 5, 4, 3, generator=g),
+        torch.randn(2, 5, 4, generator=g),
+    )
     x = layout.of_sequences(obs, actions, rewards)
     assert x.shape == (2, 5, 4, 7)
     torch.testing.assert_close(x[..., :2], obs)
@@ -87,12 +106,15 @@ def test_a_memoryless_policy_sees_only_the_last_reward():
     assert changed[3] > 1e-3 and torch.count_nonzero(changed[[0, 1, 2, 4, 5]]) == 0
 
 
-@pytest.mark.parametrize("inputs,message", [
-    (["previous-reward"], "must start with observation"),
-    (["observation", "reward"], "unknown input 'reward'"),
-    (["observation", "previous-action", "previous-action"], "lists an input twice"),
-    ("observation", "expected a list of strings"),
-])
+@pytest.mark.parametrize(
+    "inputs,message",
+    [
+        (["previous-reward"], "must start with observation"),
+        (["observation", "reward"], "unknown input 'reward'"),
+        (["observation", "previous-action", "previous-action"], "lists an input twice"),
+        ("observation", "expected a list of strings"),
+    ],
+)
 def test_bad_inputs_are_rejected_with_the_key(inputs, message):
     with pytest.raises(ConfigError, match=message) as e:
         from_dict({"policy": {"inputs": inputs}})

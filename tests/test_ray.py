@@ -22,8 +22,14 @@ from maml_rl.scale.ray_session import connect, disconnect, ray_session
 from maml_rl.scale.ray_shards import RayShards
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = {"env-name": "HalfCheetahVel-v0", "meta-batch-size": 4, "fast-batch-size": 2, "horizon": 10,
-          "num-batches": 2, "policy": {"type": "mlp", "hidden-sizes": [8]}}
+CONFIG = {
+    "env-name": "HalfCheetahVel-v0",
+    "meta-batch-size": 4,
+    "fast-batch-size": 2,
+    "horizon": 10,
+    "num-batches": 2,
+    "policy": {"type": "mlp", "hidden-sizes": [8]},
+}
 NAVIGATION = {"env-name": "2DNavigation-v0", "num-batches": 3, "fast-batch-size": 4, "cg-damping": 0.1}
 """Smooth dynamics: MuJoCo's amplify a θ that differs by float32 rounding into episodes that differ by more after
 a few steps, which says nothing about where the tasks ran."""
@@ -65,8 +71,13 @@ def test_two_shards_give_the_in_process_run(cluster, tmp_path):
     config = from_dict({**CONFIG, **NAVIGATION})
     here = train(config, tmp_path / "here", progress=False, threads=1)
     with ray_session(cluster.address):
-        there = train(config, tmp_path / "there", progress=False, threads=1,
-                      shards=lambda experiment: RayShards(config, experiment.policy.state_dict(), 2))
+        there = train(
+            config,
+            tmp_path / "there",
+            progress=False,
+            threads=1,
+            shards=lambda experiment: RayShards(config, experiment.policy.state_dict(), 2),
+        )
     rows_here, rows_there = _metrics(here), _metrics(there)
     assert all(r["shard_restarts"] == 0 for r in rows_there)
     first = [k for k in rows_here[0] if k.endswith("_before") and k not in ("loss_before",) + TIMES]
@@ -123,13 +134,27 @@ def test_a_dead_shard_is_restarted_and_the_meta_batch_gives_the_same_numbers(clu
 
 def _train_py(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_an_unreachable_cluster_ends_with_one_line_and_the_run_resumes(tmp_path):
-    tiny = ["--config", str(REPO / "configs" / "2d-navigation.yaml"), "--meta-batch-size", "2",
-            "--fast-batch-size", "2", "--set", "horizon=5", "--output-folder", "run", "--no-progress", "--threads", "1"]
+    tiny = [
+        "--config",
+        str(REPO / "configs" / "2d-navigation.yaml"),
+        "--meta-batch-size",
+        "2",
+        "--fast-batch-size",
+        "2",
+        "--set",
+        "horizon=5",
+        "--output-folder",
+        "run",
+        "--no-progress",
+        "--threads",
+        "1",
+    ]
     assert _train_py(*tiny, "--num-batches", "1", cwd=tmp_path).returncode == 0
     before = (tmp_path / "run" / CHECKPOINT).read_bytes()
     lost = _train_py(*tiny, "--num-batches", "2", "--resume", "--ray", "127.0.0.1:1", cwd=tmp_path)

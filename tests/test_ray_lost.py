@@ -24,12 +24,39 @@ def test_a_lost_cluster_ends_with_one_line_and_the_run_resumes(tmp_path):
     cluster = Cluster(initialize_head=True, head_node_args={**NODE, "include_dashboard": False})
     cluster.add_node(**NODE)
     cluster.wait_for_nodes()
-    run = ["--config", str(REPO / "configs" / "2d-navigation.yaml"), "--meta-batch-size", "2", "--fast-batch-size",
-           "4", "--set", "horizon=20", "--output-folder", "run", "--no-progress", "--threads", "1"]
+    run = [
+        "--config",
+        str(REPO / "configs" / "2d-navigation.yaml"),
+        "--meta-batch-size",
+        "2",
+        "--fast-batch-size",
+        "4",
+        "--set",
+        "horizon=20",
+        "--output-folder",
+        "run",
+        "--no-progress",
+        "--threads",
+        "1",
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    train = subprocess.Popen([sys.executable, str(REPO / "train.py"), *run, "--num-batches", "100000",
-                              "--ray", cluster.address, "--shards", "2"], cwd=tmp_path, env=env,
-                             stderr=subprocess.PIPE, text=True)
+    train = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "train.py"),
+            *run,
+            "--num-batches",
+            "100000",
+            "--ray",
+            cluster.address,
+            "--shards",
+            "2",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (tmp_path / "run" / CHECKPOINT).exists():
@@ -45,8 +72,14 @@ def test_a_lost_cluster_ends_with_one_line_and_the_run_resumes(tmp_path):
     done = int(load_checkpoint(tmp_path / "run" / CHECKPOINT)["batch"]) + 1
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) in (done, done + 1)  # a line may be ahead of the checkpoint; --resume drops it
-    resumed = subprocess.run([sys.executable, str(REPO / "train.py"), *run, "--num-batches", str(done + 2),
-                              "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    resumed = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *run, "--num-batches", str(done + 2), "--resume"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     batches = [json.loads(line)["batch"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert batches == list(range(done + 2))

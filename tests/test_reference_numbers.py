@@ -33,11 +33,13 @@ def _recorder():
 
 def _assert_digest(got: dict, want: dict, exact: bool, rel: float, what: str) -> None:
     if exact:
-        assert got["sha256"] == want["sha256"], f"{what} differs from the recorded bits (sum {got['sum']!r}, " \
-                                                f"recorded {want['sum']!r})"
+        assert got["sha256"] == want["sha256"], (
+            f"{what} differs from the recorded bits (sum {got['sum']!r}, recorded {want['sum']!r})"
+        )
     else:
-        assert abs(got["sum"] - want["sum"]) <= rel * want["norm"] + 1e-12, f"{what}: sum {got['sum']!r}, " \
-                                                                           f"recorded {want['sum']!r}"
+        assert abs(got["sum"] - want["sum"]) <= rel * want["norm"] + 1e-12, (
+            f"{what}: sum {got['sum']!r}, recorded {want['sum']!r}"
+        )
 
 
 @pytest.mark.parametrize("case", sorted(RECORDED["cases"]))

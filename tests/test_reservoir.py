@@ -39,7 +39,9 @@ def test_density_keeps_that_fraction_of_the_recurrent_weights():
 
 def _early_input_effect(policy: GaussianRNNPolicy, step: int) -> float:
     """How far a unit change of the input at t = 0 moves the action mean at ``step``."""
-    x = 0.3 * torch.randn(1, step + 1, 8, policy.input_dim, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    x = 0.3 * torch.randn(
+        1, step + 1, 8, policy.input_dim, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
     y = x.clone()
     y[:, 0] += 1.0
     with torch.no_grad():
@@ -68,14 +70,17 @@ def test_leak_interpolates_between_the_old_state_and_the_cell():
     torch.testing.assert_close(mean, h1_leaky @ policy.mean.weight.T + policy.mean.bias)
 
 
-@pytest.mark.parametrize("policy,message", [
-    ({"spectral-radius": 0}, "must be > 0"),
-    ({"spectral-radius": "big"}, "expected a finite number"),
-    ({"spectral-radius": 0.9, "cell": "gru"}, "applies to the rnn cell"),
-    ({"leak": 0}, r"must be in \(0, 1\]"),
-    ({"leak": 1.5}, r"must be in \(0, 1\]"),
-    ({"recurrent-density": 0}, r"must be in \(0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "policy,message",
+    [
+        ({"spectral-radius": 0}, "must be > 0"),
+        ({"spectral-radius": "big"}, "expected a finite number"),
+        ({"spectral-radius": 0.9, "cell": "gru"}, "applies to the rnn cell"),
+        ({"leak": 0}, r"must be in \(0, 1\]"),
+        ({"leak": 1.5}, r"must be in \(0, 1\]"),
+        ({"recurrent-density": 0}, r"must be in \(0, 1\]"),
+    ],
+)
 def test_bad_reservoir_settings_are_one_line_errors(policy, message):
     with pytest.raises(ConfigError, match=message) as e:
         from_dict({"policy": {"type": "rnn", **policy}})

@@ -35,13 +35,31 @@ def metrics(folder):
 @pytest.mark.parametrize("policy", ["mlp", "rnn"])
 def test_train_then_test_every_config(tmp_path, name, policy):
     run = tmp_path / "run"
-    args = ["--config", str(tiny_config(tmp_path, name)), "--policy", policy, "--output-folder", str(run), "--no-progress"]
+    args = [
+        "--config",
+        str(tiny_config(tmp_path, name)),
+        "--policy",
+        policy,
+        "--output-folder",
+        str(run),
+        "--no-progress",
+    ]
     assert train_main(args) == 0
     assert {"config.yaml", "checkpoint.pt", "metrics.jsonl"} <= {p.name for p in run.iterdir()}
     assert any(p.name.startswith("events.out.tfevents") for p in run.iterdir())
     row = metrics(run)[0]
-    for key in ("batch", "returns_before", "returns_after", "loss_before", "loss_after", "kl_after", "env_steps",
-                "episode_length_before", "terminated_fraction_after", "action_saturation_before"):
+    for key in (
+        "batch",
+        "returns_before",
+        "returns_after",
+        "loss_before",
+        "loss_after",
+        "kl_after",
+        "env_steps",
+        "episode_length_before",
+        "terminated_fraction_after",
+        "action_saturation_before",
+    ):
         assert key in row
     terms = {"ant": ("forward", "survive", "ctrl", "contact"), "halfcheetah": ("forward", "ctrl"), "2d": ()}
     for term in terms[name.split("-")[0]]:
@@ -61,13 +79,28 @@ def test_train_then_test_every_config(tmp_path, name, policy):
 def test_reward_aware_rnn_trains_and_records_rewards_per_time_step(tmp_path):
     run = tmp_path / "run"
     config = tiny_config(tmp_path, "halfcheetah-dir-reward", horizon=7)
-    args = ["--config", str(config), "--policy", "rnn", "--output-folder", str(run), "--no-progress",
-            "--set", "policy.spectral-radius=0.95", "--set", "policy.leak=0.5"]
+    args = [
+        "--config",
+        str(config),
+        "--policy",
+        "rnn",
+        "--output-folder",
+        str(run),
+        "--no-progress",
+        "--set",
+        "policy.spectral-radius=0.95",
+        "--set",
+        "policy.leak=0.5",
+    ]
     assert train_main(args) == 0
     saved = yaml.safe_load((run / "config.yaml").read_text())["policy"]
     assert (saved["spectral-radius"], saved["leak"], saved["inputs"][-1]) == (0.95, 0.5, "previous-reward")
-    assert evaluate_main(["--run", str(run), "--num-batches", "1", "--meta-batch-size", "3", "--adapt-steps", "2",
-                          "--no-progress"]) == 0
+    assert (
+        evaluate_main(
+            ["--run", str(run), "--num-batches", "1", "--meta-batch-size", "3", "--adapt-steps", "2", "--no-progress"]
+        )
+        == 0
+    )
     results = np.load(run / "results.npz")
     assert results["step_rewards"].shape == (3, 3, 7)
     # the mean over time steps of the per-step rewards is the mean return divided by the horizon (no falls here)
@@ -81,12 +114,20 @@ def test_set_overrides_are_validated(capsys):
 
 def test_scripts_run_as_commands_with_a_progress_bar(tmp_path):
     run = tmp_path / "run"
-    done = subprocess.run([sys.executable, str(REPO / "train.py"), "--config", str(tiny_config(tmp_path)),
-                           "--output-folder", str(run)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), "--config", str(tiny_config(tmp_path)), "--output-folder", str(run)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "meta-batch" in done.stderr and "after=" in done.stderr
-    done = subprocess.run([sys.executable, str(REPO / "test.py"), "--run", str(run), "--num-batches", "1"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "test.py"), "--run", str(run), "--num-batches", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "before adaptation" in done.stdout and "after 1 step(s)" in done.stdout and "±" in done.stdout
 
@@ -108,9 +149,25 @@ def test_same_seed_same_metrics_and_parameters(tmp_path):
 def test_resume_continues_exactly(tmp_path, policy):
     config = tiny_config(tmp_path, num_batches=3)
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    assert train_main(["--config", str(config), "--policy", policy, "--output-folder", str(whole), "--no-progress"]) == 0
-    assert train_main(["--config", str(config), "--policy", policy, "--output-folder", str(parts),
-                       "--num-batches", "2", "--no-progress"]) == 0
+    assert (
+        train_main(["--config", str(config), "--policy", policy, "--output-folder", str(whole), "--no-progress"]) == 0
+    )
+    assert (
+        train_main(
+            [
+                "--config",
+                str(config),
+                "--policy",
+                policy,
+                "--output-folder",
+                str(parts),
+                "--num-batches",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert train_main(["--output-folder", str(parts), "--resume", "--num-batches", "3", "--no-progress"]) == 0
     assert metrics(parts) == metrics(whole)
     a, b = (torch.load(r / "checkpoint.pt", weights_only=True)["policy"] for r in (whole, parts))
@@ -159,12 +216,28 @@ def test_record_video_writes_clips_before_and_after(tmp_path):
         pytest.skip(f"no headless rendering here: {reason}")
     run = tmp_path / "run"
     # the reward-aware RNN: the clip's rollout feeds the previous action and reward as the sampler does
-    assert train_main(["--config", str(tiny_config(tmp_path, "halfcheetah-dir-reward")), "--policy", "rnn",
-                       "--output-folder", str(run), "--no-progress"]) == 0
+    assert (
+        train_main(
+            [
+                "--config",
+                str(tiny_config(tmp_path, "halfcheetah-dir-reward")),
+                "--policy",
+                "rnn",
+                "--output-folder",
+                str(run),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     import imageio.v2 as imageio
 
-    assert evaluate_main(["--run", str(run), "--num-batches", "1", "--record-video", "--video-tasks", "2",
-                          "--no-progress"]) == 0
+    assert (
+        evaluate_main(
+            ["--run", str(run), "--num-batches", "1", "--record-video", "--video-tasks", "2", "--no-progress"]
+        )
+        == 0
+    )
     names = [f"task{i}_{kind}" for i in (0, 1) for kind in ("after", "before", "before_after")]
     assert sorted(p.name for p in (run / "videos").iterdir()) == [f"{n}.mp4" for n in names]
     for name, width in (("task0_before", 320), ("task0_before_after", 640)):
@@ -175,8 +248,23 @@ def test_record_video_writes_clips_before_and_after(tmp_path):
         assert len(frames) == 6 and frames[0].shape == (288, width, 3)  # horizon 5 steps + the first frame
         assert any(f.std() > 0 for f in frames)
 
-    assert evaluate_main(["--run", str(run), "--num-batches", "1", "--record-video", "--video-tasks", "1",
-                          "--video-format", "gif", "--no-progress"]) == 0
+    assert (
+        evaluate_main(
+            [
+                "--run",
+                str(run),
+                "--num-batches",
+                "1",
+                "--record-video",
+                "--video-tasks",
+                "1",
+                "--video-format",
+                "gif",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     frames = imageio.mimread(run / "videos" / "task0_before_after.gif")
     assert len(frames) == 6 and frames[0].shape[:2] == (288, 640)
     from PIL import Image
@@ -187,8 +275,12 @@ def test_record_video_writes_clips_before_and_after(tmp_path):
 
 def test_record_video_without_gl_says_so(tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
-    assert train_main(["--config", str(tiny_config(tmp_path, "halfcheetah-dir")), "--output-folder", str(run),
-                       "--no-progress"]) == 0
+    assert (
+        train_main(
+            ["--config", str(tiny_config(tmp_path, "halfcheetah-dir")), "--output-folder", str(run), "--no-progress"]
+        )
+        == 0
+    )
     import maml_rl.analysis.video as video
 
     def broken(*args, **kwargs):

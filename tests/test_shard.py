@@ -14,8 +14,13 @@ from maml_rl.experiment import Experiment
 from maml_rl.metabatch import LocalSlices, TaskSlice, combine_reports
 from maml_rl.optim import flatten
 
-CONFIG = {"env-name": "2DNavigation-v0", "meta-batch-size": 4, "fast-batch-size": 3, "horizon": 10,
-          "policy": {"type": "mlp", "hidden-sizes": [8]}}
+CONFIG = {
+    "env-name": "2DNavigation-v0",
+    "meta-batch-size": 4,
+    "fast-batch-size": 3,
+    "horizon": 10,
+    "policy": {"type": "mlp", "hidden-sizes": [8]},
+}
 
 
 def _slices(experiment: Experiment, bounds: list[int]) -> LocalSlices:

@@ -22,9 +22,27 @@ TIMES = ("seconds", "env_steps_per_s", "time_sample_before", "time_adapt", "time
 
 
 def _command(output: Path, *extra: str) -> list[str]:
-    return [sys.executable, str(REPO / "sweep.py"), "--config", str(REPO / "configs" / "2d-navigation.yaml"),
-            "--policies", "mlp", "--seeds", "1,2", "--set", f"num-batches={BATCHES}", "--set", "meta-batch-size=2",
-            "--set", "fast-batch-size=4", "--set", "horizon=20", "--output-folder", str(output), *extra]
+    return [
+        sys.executable,
+        str(REPO / "sweep.py"),
+        "--config",
+        str(REPO / "configs" / "2d-navigation.yaml"),
+        "--policies",
+        "mlp",
+        "--seeds",
+        "1,2",
+        "--set",
+        f"num-batches={BATCHES}",
+        "--set",
+        "meta-batch-size=2",
+        "--set",
+        "fast-batch-size=4",
+        "--set",
+        "horizon=20",
+        "--output-folder",
+        str(output),
+        *extra,
+    ]
 
 
 def _env() -> dict[str, str]:
@@ -51,8 +69,10 @@ def _outcome(output: Path) -> dict[str, tuple[list[dict], dict[str, torch.Tensor
     out = {}
     for run in runs:
         lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-        out[run.name] = ([{k: v for k, v in line.items() if k not in TIMES} for line in lines],
-                         load_checkpoint(run / CHECKPOINT)["policy"])
+        out[run.name] = (
+            [{k: v for k, v in line.items() if k not in TIMES} for line in lines],
+            load_checkpoint(run / CHECKPOINT)["policy"],
+        )
     return out
 
 
@@ -60,14 +80,26 @@ def test_a_killed_sweep_run_again_ends_as_an_uninterrupted_one(tmp_path):
     # uninterrupted: the trials' own train.py command lines, run straight through (what a sweep runs, minus Tune)
     sets = [f"num-batches={BATCHES}", "meta-batch-size=2", "fast-batch-size=4", "horizon=20"]
     for run in plan(REPO / "configs" / "2d-navigation.yaml", ["mlp"], [1, 2], sets, tmp_path / "whole", 1):
-        whole = subprocess.run([sys.executable, str(REPO / "train.py"), *run.argv], cwd=tmp_path, env=_env(),
-                               capture_output=True, text=True, timeout=300)
+        whole = subprocess.run(
+            [sys.executable, str(REPO / "train.py"), *run.argv],
+            cwd=tmp_path,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert whole.returncode == 0, whole.stderr[-3000:]
 
     killed = tmp_path / "killed"
     folders = [killed / "2d-navigation-mlp-seed1", killed / "2d-navigation-mlp-seed2"]
-    sweep = subprocess.Popen(_command(killed), cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+    sweep = subprocess.Popen(
+        _command(killed),
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while not any(completed_batches(f) >= 2 for f in folders if (f / CHECKPOINT).exists()):
@@ -81,8 +113,14 @@ def test_a_killed_sweep_run_again_ends_as_an_uninterrupted_one(tmp_path):
     partial = [completed_batches(f) for f in folders]
     assert min(partial) < BATCHES, f"nothing was interrupted (batches done: {partial}); the test proves nothing"
 
-    again = subprocess.run(_command(killed, "--evaluate", "--test-args", "--num-batches 1"), cwd=tmp_path,
-                           env=_env(), capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        _command(killed, "--evaluate", "--test-args", "--num-batches 1"),
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     if max(partial) == BATCHES:
         assert "finished, skipped" in again.stderr
@@ -97,8 +135,12 @@ def test_a_killed_sweep_run_again_ends_as_an_uninterrupted_one(tmp_path):
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
-    for flags, words in ((["--policies", "cnn"], "--policies"), (["--seeds", "1,x"], "--seeds"),
-                         (["--threads-per-run", "0"], "--threads-per-run")):
-        done = subprocess.run(_command(tmp_path / "out", *flags), cwd=tmp_path, env=_env(), capture_output=True,
-                              text=True, timeout=60)
+    for flags, words in (
+        (["--policies", "cnn"], "--policies"),
+        (["--seeds", "1,x"], "--seeds"),
+        (["--threads-per-run", "0"], "--threads-per-run"),
+    ):
+        done = subprocess.run(
+            _command(tmp_path / "out", *flags), cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and words in done.stderr, done.stderr

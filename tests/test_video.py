@@ -113,12 +113,23 @@ def test_record_videos_starts_both_halves_from_the_same_state(tmp_path, monkeypa
     from maml_rl.experiment import Experiment
 
     render_env("HalfCheetahVel-v0").close()  # skips without headless GL
-    experiment = Experiment.build(from_dict({"env-name": "HalfCheetahVel-v0", "meta-batch-size": 2,
-                                             "fast-batch-size": 2, "horizon": 4, "policy": {"hidden-sizes": [8]}}))
+    experiment = Experiment.build(
+        from_dict(
+            {
+                "env-name": "HalfCheetahVel-v0",
+                "meta-batch-size": 2,
+                "fast-batch-size": 2,
+                "horizon": 4,
+                "policy": {"hidden-sizes": [8]},
+            }
+        )
+    )
     clips, captions, returns = {}, [], []
     monkeypatch.setattr(video, "write_clip", lambda path, frames, fps: clips.update({path.name: (list(frames), fps)}))
     original_caption = video.caption
-    monkeypatch.setattr(video, "caption", lambda lines, width: captions.append(list(lines)) or original_caption(lines, width))
+    monkeypatch.setattr(
+        video, "caption", lambda lines, width: captions.append(list(lines)) or original_caption(lines, width)
+    )
 
     class RecordingSampler(video.Sampler):  # the renderer's rollouts: what the captions must report
         def sample(self, *args, **kwargs):
@@ -135,15 +146,19 @@ def test_record_videos_starts_both_halves_from_the_same_state(tmp_path, monkeypa
     first = both[0][2 * video.CAPTION_LINE :]
     np.testing.assert_array_equal(first[:, 1 : video.WIDTH - 1], first[:, video.WIDTH + 1 : -1])
     # Each half is its clip alone, below the captions and beside the divider (the last and first columns).
-    for name, own, in_both in (("before", slice(0, -1), slice(0, video.WIDTH - 1)),
-                               ("after", slice(1, None), slice(video.WIDTH + 1, None))):
+    for name, own, in_both in (
+        ("before", slice(0, -1), slice(0, video.WIDTH - 1)),
+        ("after", slice(1, None), slice(video.WIDTH + 1, None)),
+    ):
         alone, _ = clips[f"task0_{name}.gif"]
         assert len(alone) == 5 and alone[0].shape == (2 * video.CAPTION_LINE + video.HEIGHT, video.WIDTH, 3)
         for a, b in zip(alone, both):
             np.testing.assert_array_equal(a[2 * video.CAPTION_LINE :, own], b[2 * video.CAPTION_LINE :, in_both])
     goal = experiment.sampler.sample_tasks(1, video.batch_rng(3, video.VIDEO_STREAM, 0))[0]["velocity"]
     assert [f"HalfCheetahVel-v0, task 0: goal velocity {goal:.2f} m/s"] in captions
-    before, after = (f"{label}: return {r:.1f}" for label, r in zip(("before adaptation", "after adaptation (1 step)"), returns))
+    before, after = (
+        f"{label}: return {r:.1f}" for label, r in zip(("before adaptation", "after adaptation (1 step)"), returns)
+    )
     assert [f"task 0: goal velocity {goal:.2f} m/s", before] in captions and [before] in captions
     assert [f"task 0: goal velocity {goal:.2f} m/s", after] in captions and [after] in captions
 
@@ -157,8 +172,15 @@ def test_the_recorded_episodes_are_the_samplers_own(tmp_path, monkeypatch):
     from maml_rl.seeding import VIDEO_STREAM, batch_rng, task_rngs
 
     render_env("HalfCheetahDir-v0").close()  # skips without headless GL
-    config = from_dict({"env-name": "HalfCheetahDir-v0", "meta-batch-size": 2, "fast-batch-size": 1, "horizon": 6,
-                        "policy": {"type": "rnn", "hidden-sizes": [8], "inputs": ["observation", "previous-reward"]}})
+    config = from_dict(
+        {
+            "env-name": "HalfCheetahDir-v0",
+            "meta-batch-size": 2,
+            "fast-batch-size": 1,
+            "horizon": 6,
+            "policy": {"type": "rnn", "hidden-sizes": [8], "inputs": ["observation", "previous-reward"]},
+        }
+    )
     experiment = Experiment.build(config)
     captions, original = [], video.captioned
     monkeypatch.setattr(video, "write_clip", lambda *args: None)

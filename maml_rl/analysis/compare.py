@@ -47,7 +47,11 @@ class RunRecord:
         returns = step_rewards = None
         if (folder / RESULTS).exists():
             with np.load(folder / RESULTS) as data:
-                returns = data["returns"] if "returns" in data else np.stack([data["train_returns"], data["valid_returns"]], 1)
+                returns = (
+                    data["returns"]
+                    if "returns" in data
+                    else np.stack([data["train_returns"], data["valid_returns"]], 1)
+                )
                 step_rewards = data["step_rewards"] if "step_rewards" in data else None
         return cls(folder, config, read_metrics(folder), returns, step_rewards)
 
@@ -76,14 +80,15 @@ class RunRecord:
         first, last = self.tenth("first"), self.tenth("last")
         if not first:
             return None
-        return (float(np.mean([r["returns_after"] for r in first])),
-                float(np.mean([r["returns_after"] for r in last])))
+        return (float(np.mean([r["returns_after"] for r in first])), float(np.mean([r["returns_after"] for r in last])))
 
 
 def flat_config(config: dict[str, Any]) -> dict[str, Any]:
     """The config's values by dotted key, lists and mappings as JSON text (comparable and hashable)."""
-    return {key: json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
-            for key, value in flatten_keys(config).items()}
+    return {
+        key: json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+        for key, value in flatten_keys(config).items()
+    }
 
 
 def group_runs(runs: list[RunRecord]) -> dict[str, list[RunRecord]]:
@@ -144,44 +149,67 @@ class Comparison:
                 "runs": [str(r.folder) for r in members],
                 "seeds": [r.config.get("seed") for r in members],
                 "source": sorted({r.source for r in members}),
-                **{f"{name}_{stat}": value for name, arr in values[label].items()
-                   for stat, value in zip(("mean", "ci95"), mean_confidence_interval(arr))},
+                **{
+                    f"{name}_{stat}": value
+                    for name, arr in values[label].items()
+                    for stat, value in zip(("mean", "ci95"), mean_confidence_interval(arr))
+                },
                 **_progress_summary(members),
                 "config": group_settings(members),
             }
         for a, b in combinations(comparison.groups if not single else [], 2):
             for measure in MEASURES:
-                comparison.tests.append({"groups": [a, b], "measure": measure, **welch(values[a][measure], values[b][measure])})
+                comparison.tests.append(
+                    {"groups": [a, b], "measure": measure, **welch(values[a][measure], values[b][measure])}
+                )
         return comparison
 
     def to_json(self) -> dict[str, Any]:
         return {"ci_over": self.ci_over, "groups": self.per_group, "tests": self.tests}
 
     def to_markdown(self) -> str:
-        lines = ["| group | seeds | return before adaptation | post-adaptation return | adaptation gain (after − before) |",
-                 "|---|---|---|---|---|"]
+        lines = [
+            "| group | seeds | return before adaptation | post-adaptation return | adaptation gain (after − before) |",
+            "|---|---|---|---|---|",
+        ]
         for label, g in self.per_group.items():
-            lines.append(f"| {label} | {len(g['seeds'])} | " + " | ".join(
-                _plus_minus(g[f"{m}_mean"], g[f"{m}_ci95"]) for m in MEASURES) + " |")
+            lines.append(
+                f"| {label} | {len(g['seeds'])} | "
+                + " | ".join(_plus_minus(g[f"{m}_mean"], g[f"{m}_ci95"]) for m in MEASURES)
+                + " |"
+            )
         if self.ci_over == "tasks":
-            lines += ["", "One run per group: mean over the evaluation tasks ± 95% confidence interval over tasks "
-                      "(Student t); with one seed per group, no test between groups.", ""]
+            lines += [
+                "",
+                "One run per group: mean over the evaluation tasks ± 95% confidence interval over tasks "
+                "(Student t); with one seed per group, no test between groups.",
+                "",
+            ]
         else:
             lines += ["", "Mean ± 95% confidence interval over seeds (Student t).", ""]
         progress = {label: g for label, g in self.per_group.items() if "training_first_mean" in g}
         if progress:
-            lines += ["Meta-training progress: the post-adaptation return of the training meta-batches, averaged over "
-                      "the first and the last tenth of them, per run; mean ± 95% CI over seeds.", "",
-                      "| group | meta-batches | first tenth | last tenth | change (last − first) |", "|---|---|---|---|---|"]
+            lines += [
+                "Meta-training progress: the post-adaptation return of the training meta-batches, averaged over "
+                "the first and the last tenth of them, per run; mean ± 95% CI over seeds.",
+                "",
+                "| group | meta-batches | first tenth | last tenth | change (last − first) |",
+                "|---|---|---|---|---|",
+            ]
             for label, g in progress.items():
-                lines.append(f"| {label} | {g['training_meta_batches']} | " + " | ".join(
-                    _plus_minus(g[f"training_{m}_mean"], g[f"training_{m}_ci95"]) for m in PROGRESS) + " |")
+                lines.append(
+                    f"| {label} | {g['training_meta_batches']} | "
+                    + " | ".join(_plus_minus(g[f"training_{m}_mean"], g[f"training_{m}_ci95"]) for m in PROGRESS)
+                    + " |"
+                )
             lines.append("")
         if self.tests:
             lines += ["| comparison | measure | Welch's t | p | Hedges' g |", "|---|---|---|---|---|"]
             for t in self.tests:
-                lines.append(f"| {t['groups'][0]} vs {t['groups'][1]} | {t['measure']} | {t['t']:.2f} | {t['p']:.3g} | "
-                             f"{t['hedges_g']:.2f} |")
+                lines.append(
+                    f"| {t['groups'][0]} vs {t['groups'][1]} | {t['measure']} | {t['t']:.2f} | {t['p']:.3g} | "
+                    f"{t['hedges_g']:.2f} |"
+                )
         return "\n".join(lines) + "\n"
 
 
@@ -245,6 +273,7 @@ def plot_adaptation_curves(groups: dict[str, list[RunRecord]], path: Path | None
 
     Returns the figure (saved to ``path`` if given), or ``None`` if no run was evaluated with test.py."""
     import matplotlib.ticker
+
     fig, ax = _new_figure((5, 4))
     drawn = False
     for i, (label, members) in enumerate(groups.items()):
@@ -347,16 +376,24 @@ def plot_diagnostics(groups: dict[str, list[RunRecord]], path: Path | None = Non
                 mean, half = band(curves)
                 batches = np.arange(length)
                 before = key.endswith("_before")
-                ax.plot(batches, mean, color=f"C{i}", linestyle="--" if before else "-", alpha=0.6 if before else 1.0,
-                        label=None if before and len(keys) > 1 else label)
+                ax.plot(
+                    batches,
+                    mean,
+                    color=f"C{i}",
+                    linestyle="--" if before else "-",
+                    alpha=0.6 if before else 1.0,
+                    label=None if before and len(keys) > 1 else label,
+                )
                 ax.fill_between(batches, mean - half, mean + half, color=f"C{i}", alpha=0.15, linewidth=0)
         ax.set_title(title, fontsize=9)
         ax.tick_params(labelsize=7)
-    for ax in axes[len(present):]:
+    for ax in axes[len(present) :]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7)
     paired = any(len(keys) > 1 for keys, _ in present)
-    fig.suptitle(("dashed: before adaptation, solid: after; " if paired else "") + "bands: 95% CI over seeds", fontsize=9)
+    fig.suptitle(
+        ("dashed: before adaptation, solid: after; " if paired else "") + "bands: 95% CI over seeds", fontsize=9
+    )
     fig.supxlabel("meta-batch", fontsize=9)
     fig.tight_layout()
     if path is not None:
@@ -372,9 +409,23 @@ def plot_before_after(comparison: Comparison, path: Path | None = None):
         pairs = np.array([run.before_after() for run in comparison.groups[label]])
         for j, name in enumerate(("before", "after")):
             mean, half = mean_confidence_interval(pairs[:, j])
-            ax.bar(i + (j - 0.5) * 0.38, mean, width=0.36, yerr=0 if np.isnan(half) else half, capsize=3,
-                   color=f"C{i}", alpha=0.45 if name == "before" else 0.9, label=name if i == 0 else None)
-    ax.set_xticks(range(len(labels)), labels, fontsize=8, rotation=20 if len(labels) > 3 else 0, ha="right" if len(labels) > 3 else "center")
+            ax.bar(
+                i + (j - 0.5) * 0.38,
+                mean,
+                width=0.36,
+                yerr=0 if np.isnan(half) else half,
+                capsize=3,
+                color=f"C{i}",
+                alpha=0.45 if name == "before" else 0.9,
+                label=name if i == 0 else None,
+            )
+    ax.set_xticks(
+        range(len(labels)),
+        labels,
+        fontsize=8,
+        rotation=20 if len(labels) > 3 else 0,
+        ha="right" if len(labels) > 3 else "center",
+    )
     ax.set_ylabel("mean episode return")
     ax.set_title("before (light) and after (dark) adaptation", fontsize=9)
     fig.tight_layout()

@@ -67,8 +67,9 @@ def evaluate(
         per_step, rewards_per_step = [], []
         for step in range(adapt_steps + 1):
             with torch_threads(1):
-                episodes = sampler.sample(policy, params, batch_tasks,
-                                          task_rngs(seed, EVAL_STREAM, batch, range(len(batch_tasks)), step))
+                episodes = sampler.sample(
+                    policy, params, batch_tasks, task_rngs(seed, EVAL_STREAM, batch, range(len(batch_tasks)), step)
+                )
             per_step.append(episodes.returns.cpu().numpy())
             rewards_per_step.append(mean_reward_per_step(episodes))
             if step == adapt_steps:
@@ -81,8 +82,9 @@ def evaluate(
         returns.append(np.stack(per_step, 1))
         step_rewards.append(np.stack(rewards_per_step, 1))
     family = type(sampler.family)
-    return Evaluation(family.task_array(tasks), list(family.task_shapes), np.concatenate(returns),
-                      np.concatenate(step_rewards))
+    return Evaluation(
+        family.task_array(tasks), list(family.task_shapes), np.concatenate(returns), np.concatenate(step_rewards)
+    )
 
 
 def mean_reward_per_step(episodes: Episodes) -> np.ndarray:
@@ -106,4 +108,3 @@ def save_results(evaluation: Evaluation, folder: Path) -> None:
     )
     summary = {"tasks": len(evaluation.tasks), "episodes": evaluation.returns.shape[2], "steps": evaluation.summary()}
     (folder / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-

@@ -62,7 +62,8 @@ def make_render_env(env_id: str, env_kwargs: dict[str, Any], width: int = WIDTH,
         raise RenderingUnavailable(
             f"cannot render {env_id} headless with MUJOCO_GL={os.environ['MUJOCO_GL']} ({type(e).__name__}: "
             f"{first_line(e)}); install EGL (libegl1) or OSMesa "
-            "(libosmesa6) and set MUJOCO_GL=egl or MUJOCO_GL=osmesa") from None
+            "(libosmesa6) and set MUJOCO_GL=egl or MUJOCO_GL=osmesa"
+        ) from None
     if frame is None or np.asarray(frame).ndim != 3:
         raise RenderingUnavailable(f"{env_id} rendered no RGB frame with MUJOCO_GL={os.environ['MUJOCO_GL']}")
     return env
@@ -128,8 +129,9 @@ def check_format(video_format: str) -> None:
     if video_format not in VIDEO_FORMATS:
         raise ValueError(f"video format must be one of {', '.join(VIDEO_FORMATS)}, got {video_format!r}")
     if video_format == "mp4" and importlib.util.find_spec("imageio_ffmpeg") is None:
-        raise RenderingUnavailable("MP4 needs the imageio-ffmpeg package (pip install imageio-ffmpeg); "
-                                   "or write GIFs with --video-format gif")
+        raise RenderingUnavailable(
+            "MP4 needs the imageio-ffmpeg package (pip install imageio-ffmpeg); or write GIFs with --video-format gif"
+        )
 
 
 def write_clip(path: Path, frames: Sequence[np.ndarray], fps: float) -> None:
@@ -140,13 +142,23 @@ def write_clip(path: Path, frames: Sequence[np.ndarray], fps: float) -> None:
         imageio.mimsave(path, list(frames), duration=1000 / fps, loop=0)
         return
     # yuv420p: the pixel format every player decodes (libx264 would otherwise keep full-resolution colour).
-    with imageio.get_writer(path, format="FFMPEG", mode="I", fps=fps, codec="libx264", pixelformat="yuv420p",
-                            macro_block_size=16, ffmpeg_log_level="error") as writer:
+    with imageio.get_writer(
+        path,
+        format="FFMPEG",
+        mode="I",
+        fps=fps,
+        codec="libx264",
+        pixelformat="yuv420p",
+        macro_block_size=16,
+        ffmpeg_log_level="error",
+    ) as writer:
         for frame in frames:
             writer.append_data(frame)
 
 
-def record_videos(experiment: Experiment, folder: Path, num_tasks: int, seed: int, video_format: str = "mp4") -> list[Path]:
+def record_videos(
+    experiment: Experiment, folder: Path, num_tasks: int, seed: int, video_format: str = "mp4"
+) -> list[Path]:
     """Records ``num_tasks`` fresh tasks into ``folder``, per task ``i``: ``task{i}_before_after.{video_format}``
     (both episodes side by side under the task, each captioned with its return), and ``task{i}_before`` and
     ``task{i}_after`` alone. Both episodes of a task start from the same reset seed and action noise.
@@ -154,13 +166,17 @@ def record_videos(experiment: Experiment, folder: Path, num_tasks: int, seed: in
     check_format(video_format)
     cfg, policy, learner = experiment.config, experiment.policy, experiment.learner
     make_render_env(cfg.env_name, cfg.env_kwargs).close()  # fails here, before any sampling, without a GL backend
-    renderer = Sampler(cfg.env_name, 1, cfg.horizon, cfg.normalization_scale, "gymnasium", render_kwargs(cfg.env_kwargs))
+    renderer = Sampler(
+        cfg.env_name, 1, cfg.horizon, cfg.normalization_scale, "gymnasium", render_kwargs(cfg.env_kwargs)
+    )
     try:
         fps = 1.0 / renderer.family.dt  # real time: one frame per environment step
         tasks = experiment.sampler.sample_tasks(num_tasks, batch_rng(seed, VIDEO_STREAM, 0))
         before = {k: v.detach() for k, v in policy.task_params(num_tasks).items()}
         with torch_threads(1):
-            train = experiment.sampler.sample(policy, before, tasks, task_rngs(seed, VIDEO_STREAM, 0, range(num_tasks), 0))
+            train = experiment.sampler.sample(
+                policy, before, tasks, task_rngs(seed, VIDEO_STREAM, 0, range(num_tasks), 0)
+            )
         with torch_threads(experiment.learner_threads):
             compute_advantages(train, cfg.gamma, cfg.gae_lambda)
             after = {k: v.detach() for k, v in learner.adapt(train, create_graph=False).params.items()}
@@ -168,8 +184,9 @@ def record_videos(experiment: Experiment, folder: Path, num_tasks: int, seed: in
         for name, params in (("before", before), ("after", after)):
             recorder = FrameRecorder()
             with torch_threads(1):  # the same reset seeds and action noise before and after
-                episodes = renderer.sample(policy, params, tasks, task_rngs(seed, VIDEO_STREAM, 0, range(num_tasks), 1),
-                                           on_step=recorder)
+                episodes = renderer.sample(
+                    policy, params, tasks, task_rngs(seed, VIDEO_STREAM, 0, range(num_tasks), 1), on_step=recorder
+                )
             clips[name] = list(zip(recorder.frames, episodes.returns[:, 0].tolist()))
     finally:
         renderer.close()

@@ -17,7 +17,12 @@ BENCHMARKS = {"throughput": throughput.main, "scaling": scaling.main}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:
-        print(error_line(f"give a benchmark: python -m maml_rl.benchmarks {'|'.join(BENCHMARKS)} [flags] "
-                         "(--help after the name lists them)"), file=sys.stderr)
+        print(
+            error_line(
+                f"give a benchmark: python -m maml_rl.benchmarks {'|'.join(BENCHMARKS)} [flags] "
+                "(--help after the name lists them)"
+            ),
+            file=sys.stderr,
+        )
         sys.exit(BAD_INPUT)
     sys.exit(BENCHMARKS[sys.argv[1]](sys.argv[2:]))

@@ -41,8 +41,9 @@ from maml_rl.threads import check_threads
 PHASES = ("time_sample_before", "time_adapt", "time_sample_after", "time_trpo")
 
 
-def measure(config: Config, shards: int, batches: int, threads: int | None = None,
-            address: str | None = None) -> dict[str, Any]:
+def measure(
+    config: Config, shards: int, batches: int, threads: int | None = None, address: str | None = None
+) -> dict[str, Any]:
     """Runs ``batches`` meta-batches in-process (``shards == 0``) or on ``shards`` Ray shards (a local Ray
     instance, or the cluster at ``address``)."""
     experiment = Experiment.build(config, threads)
@@ -69,12 +70,14 @@ def measure(config: Config, shards: int, batches: int, threads: int | None = Non
     if shards:
         moved = [(r["shard_bytes_sent"] + r["shard_bytes_received"]) / shards for r in rows]
         calls_per_batch = (calls.get("fisher_product", 0) + calls.get("losses", 0)) / batches
-        out.update({
-            "bytes_per_shard_per_meta_batch": moved,
-            "cg_plus_ls_calls_per_meta_batch": calls_per_batch,
-            "bound_bytes": 2 * (calls_per_batch + 4) * theta_bytes,
-            "calls_per_meta_batch": calls_per_batch + 2,
-        })
+        out.update(
+            {
+                "bytes_per_shard_per_meta_batch": moved,
+                "cg_plus_ls_calls_per_meta_batch": calls_per_batch,
+                "bound_bytes": 2 * (calls_per_batch + 4) * theta_bytes,
+                "calls_per_meta_batch": calls_per_batch + 2,
+            }
+        )
     return out
 
 
@@ -86,12 +89,17 @@ def estimate(in_process: dict[str, Any], one_shard: dict[str, Any], tasks: int, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m maml_rl.benchmarks scaling", description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        prog="python -m maml_rl.benchmarks scaling",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--config", type=Path, required=True, help="YAML experiment config")
     parser.add_argument("--policy", choices=policy_types(), help="override the config's policy type")
     parser.add_argument("--shards", default="0,1,2", help="comma-separated: 0 in-process, N Ray shards (default 0,1,2)")
-    parser.add_argument("--batches", type=int, default=4, help="meta-batches per mode; the first is not timed (default 4)")
+    parser.add_argument(
+        "--batches", type=int, default=4, help="meta-batches per mode; the first is not timed (default 4)"
+    )
     add_threads_flag(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = parser.parse_args(argv)
@@ -107,27 +115,36 @@ def main(argv: list[str] | None = None) -> int:
         return BAD_INPUT
     results = [measure(config, n, args.batches, threads) for n in modes]
     by = {r["shards"]: r for r in results}
-    summary: dict[str, Any] = {"config": config.env_name, "policy": config.policy.type, "cores": usable_cores(),
-                               "results": results}
+    summary: dict[str, Any] = {
+        "config": config.env_name,
+        "policy": config.policy.type,
+        "cores": usable_cores(),
+        "results": results,
+    }
     if 0 in by:
         for n in modes:
             if n:
                 by[n]["overhead_ratio"] = by[n]["meta_batch_seconds"] / by[0]["meta_batch_seconds"] - 1
         if 1 in by:
-            summary["estimate_seconds"] = {f"{nodes} nodes": estimate(by[0], by[1], config.meta_batch_size, nodes)
-                                           for nodes in (1, 2, 4, 16)}
+            summary["estimate_seconds"] = {
+                f"{nodes} nodes": estimate(by[0], by[1], config.meta_batch_size, nodes) for nodes in (1, 2, 4, 16)
+            }
     if args.json:
         print(json.dumps(summary))
         return OK
     print(f"{config.env_name} / {config.policy.type} on {usable_cores()} cores")
     for r in results:
-        line = f"  {'in-process' if not r['shards'] else str(r['shards']) + ' shard(s)':<12} " \
-               f"{r['meta_batch_seconds']:.2f} s/meta-batch"
+        line = (
+            f"  {'in-process' if not r['shards'] else str(r['shards']) + ' shard(s)':<12} "
+            f"{r['meta_batch_seconds']:.2f} s/meta-batch"
+        )
         if "overhead_ratio" in r:
             line += f"  overhead {100 * r['overhead_ratio']:+.1f} %"
         if r["shards"]:
-            line += (f"  bytes/shard/meta-batch {median(r['bytes_per_shard_per_meta_batch']):,.0f}"
-                     f" (bound {r['bound_bytes']:,.0f}; θ {r['theta_bytes']:,} B)")
+            line += (
+                f"  bytes/shard/meta-batch {median(r['bytes_per_shard_per_meta_batch']):,.0f}"
+                f" (bound {r['bound_bytes']:,.0f}; θ {r['theta_bytes']:,} B)"
+            )
         print(line)
     for name, seconds in summary.get("estimate_seconds", {}).items():
         print(f"  estimate {name:<9} {seconds:.2f} s/meta-batch")

@@ -43,8 +43,9 @@ def current_rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def raw_mujoco_steps_per_s(model: mujoco.MjModel, num_sims: int, frame_skip: int, horizon: int,
-                           nthread: int | None = None, seed: int = 0) -> float:
+def raw_mujoco_steps_per_s(
+    model: mujoco.MjModel, num_sims: int, frame_skip: int, horizon: int, nthread: int | None = None, seed: int = 0
+) -> float:
     """Environment steps per second of ``mujoco.rollout`` with random actions held for ``frame_skip`` substeps."""
     nthread = nthread or os.cpu_count() or 1
     data = [mujoco.MjData(model) for _ in range(nthread)]
@@ -116,22 +117,27 @@ def run_benchmark(config: Config, batches: int, progress: bool = False, threads:
 
 def format_report(result: dict[str, Any]) -> str:
     b = result["breakdown_seconds"]
-    return "\n".join([
-        f"{result['config']} / {result['policy']} on {result['cores']} cores ({result['device']})",
-        f"  raw MuJoCo rollout       {result['raw_steps_per_s']:>10,.0f} steps/s",
-        f"  sampler                  {result['sampler_steps_per_s']:>10,.0f} steps/s   {result['sampler_ratio']:.2f} x raw",
-        f"  whole meta-batch         {result['meta_batch_steps_per_s']:>10,.0f} steps/s   {result['meta_batch_ratio']:.2f} x raw"
-        f"   ({result['meta_batch_seconds']:.2f} s for {result['env_steps_per_meta_batch']:,} steps)",
-        "  breakdown (s)            " + "  ".join(f"{k} {v:.2f}" for k, v in b.items()),
-        f"  peak RSS                 {result['peak_rss_mb']:>10,.0f} MB   (after batch 1: "
-        f"{result['rss_mb_after_each_batch'][0]:,.0f} MB, after the last: {result['rss_mb_after_each_batch'][-1]:,.0f} MB)",
-        f"  page faults              {result['page_faults_per_meta_batch']:>10,} per meta-batch (minor)",
-    ])
+    return "\n".join(
+        [
+            f"{result['config']} / {result['policy']} on {result['cores']} cores ({result['device']})",
+            f"  raw MuJoCo rollout       {result['raw_steps_per_s']:>10,.0f} steps/s",
+            f"  sampler                  {result['sampler_steps_per_s']:>10,.0f} steps/s   {result['sampler_ratio']:.2f} x raw",
+            f"  whole meta-batch         {result['meta_batch_steps_per_s']:>10,.0f} steps/s   {result['meta_batch_ratio']:.2f} x raw"
+            f"   ({result['meta_batch_seconds']:.2f} s for {result['env_steps_per_meta_batch']:,} steps)",
+            "  breakdown (s)            " + "  ".join(f"{k} {v:.2f}" for k, v in b.items()),
+            f"  peak RSS                 {result['peak_rss_mb']:>10,.0f} MB   (after batch 1: "
+            f"{result['rss_mb_after_each_batch'][0]:,.0f} MB, after the last: {result['rss_mb_after_each_batch'][-1]:,.0f} MB)",
+            f"  page faults              {result['page_faults_per_meta_batch']:>10,} per meta-batch (minor)",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m maml_rl.benchmarks throughput", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        prog="python -m maml_rl.benchmarks throughput",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--config", type=Path, required=True, help="YAML config of a MuJoCo task")
     parser.add_argument("--policy", choices=policy_types(), help="override the config's policy type")
     parser.add_argument("--batches", type=int, default=3, help="meta-batches to run; the first is not timed when N > 1")
@@ -147,8 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.batches < 1:
             raise ConfigError(f"--batches must be >= 1, got {args.batches}")
         config = load_config(args.config).replace(
-            policy_type=args.policy, meta_batch_size=args.meta_batch_size, fast_batch_size=args.fast_batch_size,
-            horizon=args.horizon, device=args.device)
+            policy_type=args.policy,
+            meta_batch_size=args.meta_batch_size,
+            fast_batch_size=args.fast_batch_size,
+            horizon=args.horizon,
+            device=args.device,
+        )
         result = run_benchmark(config, args.batches, progress=not args.json, threads=threads)
     except ConfigError as e:
         print(error_line(e), file=sys.stderr)

@@ -30,7 +30,9 @@ class _AntTaskEnv(AntEnv):
         return super().step(self.checked_action(action))
 
     def _get_rew(self, x_velocity: float, action: np.ndarray) -> tuple[float, dict[str, float]]:
-        terms = rewards.ant_reward_terms(self._forward(x_velocity), action, self.contact_forces.ravel(), float(self.is_healthy))
+        terms = rewards.ant_reward_terms(
+            self._forward(x_velocity), action, self.contact_forces.ravel(), float(self.is_healthy)
+        )
         return float(rewards.total(terms)), {f"reward_{name}": float(value) for name, value in terms.items()}
 
 

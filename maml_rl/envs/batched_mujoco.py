@@ -178,7 +178,9 @@ class MjBatch:
         sims = np.flatnonzero(status) if ids is None else ids[status[ids] != 0]
         first = int(sims[0])
         message = _lib().mjb_error(self._ptr, first).decode(errors="replace")
-        raise RuntimeError(f"MuJoCo raised in {failed} simulation(s) {sims[:5].tolist()}; simulation {first}: {message}")
+        raise RuntimeError(
+            f"MuJoCo raised in {failed} simulation(s) {sims[:5].tolist()}; simulation {first}: {message}"
+        )
 
 
 def _array(address: int, shape: tuple[int, ...], dtype: type) -> np.ndarray:
@@ -256,7 +258,11 @@ class MujocoTaskBatch(TaskBatch):
         ids = None if active.all() else np.flatnonzero(active).astype(np.int32)
         if ids is not None and len(ids) == 0:
             self.last_reward_terms = {name: np.zeros(self.num_envs) for name in self.last_reward_terms}
-            return np.zeros((self.num_envs, self.observation_dim)), np.zeros(self.num_envs), np.zeros(self.num_envs, bool)
+            return (
+                np.zeros((self.num_envs, self.observation_dim)),
+                np.zeros(self.num_envs),
+                np.zeros(self.num_envs, bool),
+            )
         actions = checked_actions(actions, self.action_low, self.action_high, type(self).__name__)
         self.ctrl[:] = actions
         self.batch.step(ids, self.frame_skip)

@@ -105,8 +105,10 @@ def task_family_problem(env_id: str) -> str | None:
     if isinstance(entry_point, type):
         missing = [m for m in TASK_METHODS if not callable(getattr(entry_point, m, None))]
         if missing:
-            return (f"is not a task family: {entry_point.__name__} has no {' and no '.join(missing)} "
-                    "(subclass maml_rl.envs.TaskMixin)")
+            return (
+                f"is not a task family: {entry_point.__name__} has no {' and no '.join(missing)} "
+                "(subclass maml_rl.envs.TaskMixin)"
+            )
     return None
 
 
@@ -114,5 +116,7 @@ def check_task_env(env: Any, env_id: str) -> None:
     """Raises ``TypeError`` unless the made environment ``env`` (unwrapped) has the task interface."""
     missing = [m for m in TASK_METHODS if not callable(getattr(env, m, None))]
     if missing:
-        raise TypeError(f"{env_id} is not a task family: {type(env).__name__} has no {' and no '.join(missing)} "
-                        "(subclass maml_rl.envs.TaskMixin)")
+        raise TypeError(
+            f"{env_id} is not a task family: {type(env).__name__} has no {' and no '.join(missing)} "
+            "(subclass maml_rl.envs.TaskMixin)"
+        )

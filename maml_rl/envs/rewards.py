@@ -76,9 +76,7 @@ def ant_reward_terms(
     }
 
 
-def ant_reward(
-    forward: np.ndarray, action: np.ndarray, contact_forces: np.ndarray, healthy: np.ndarray
-) -> np.ndarray:
+def ant_reward(forward: np.ndarray, action: np.ndarray, contact_forces: np.ndarray, healthy: np.ndarray) -> np.ndarray:
     """Ant{Dir,Vel}: ``forward + 0.05·healthy − 0.005 Σa² − 5e-4 Σ clip(cfrc_ext, −1, 1)²``, the sum of
     :func:`ant_reward_terms`."""
     return total(ant_reward_terms(forward, action, contact_forces, healthy))

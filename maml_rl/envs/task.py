@@ -22,7 +22,9 @@ def checked_actions(actions: Any, low: np.ndarray, high: np.ndarray, who: str) -
     if actions.shape[-1:] != np.shape(low):
         raise ValueError(f"{who}: actions must have {np.shape(low)[0]} values each, got shape {actions.shape}")
     if not np.all(np.isfinite(actions)):
-        raise ValueError(f"{who}: actions must be finite, got NaN or inf in {actions if actions.ndim == 1 else 'the batch'}")
+        raise ValueError(
+            f"{who}: actions must be finite, got NaN or inf in {actions if actions.ndim == 1 else 'the batch'}"
+        )
     return np.clip(actions, low, high)
 
 
@@ -47,16 +49,14 @@ class TaskMixin:
         """Switches the environment to ``task``; rejects malformed tasks with the allowed keys."""
         if not isinstance(task, Mapping) or set(task) != set(self.task_shapes):
             raise ValueError(
-                f"{type(self).__name__}.reset_task expects a dict with keys {sorted(self.task_shapes)}, "
-                f"got {task!r}"
+                f"{type(self).__name__}.reset_task expects a dict with keys {sorted(self.task_shapes)}, got {task!r}"
             )
         clean: Task = {}
         for key, shape in self.task_shapes.items():
             value = np.asarray(task[key], dtype=np.float64)
             if value.shape != shape or not np.all(np.isfinite(value)):
                 raise ValueError(
-                    f"{type(self).__name__}: task[{key!r}] must be a finite value of shape {shape}, "
-                    f"got {task[key]!r}"
+                    f"{type(self).__name__}: task[{key!r}] must be a finite value of shape {shape}, got {task[key]!r}"
                 )
             self._check_task_value(key, value)
             clean[key] = _plain(value)

@@ -99,7 +99,9 @@ class GymnasiumTaskBatch(TaskBatch):
 BACKENDS = ("auto", "batched", "gymnasium")
 
 
-def make_task_batch(env_id: str, num_envs: int, backend: str = "auto", env_kwargs: dict[str, Any] | None = None) -> TaskBatch:
+def make_task_batch(
+    env_id: str, num_envs: int, backend: str = "auto", env_kwargs: dict[str, Any] | None = None
+) -> TaskBatch:
     """A :class:`TaskBatch` of ``num_envs`` slots; ``auto`` picks the batched backend where one exists."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown sampler backend {backend!r}; choose one of {BACKENDS}")

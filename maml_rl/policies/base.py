@@ -83,7 +83,9 @@ class Policy(nn.Module):
     """Whether the learner runs faster on one torch thread than on every core (see
     :func:`maml_rl.threads.learner_threads`)."""
 
-    def __init__(self, obs_dim: int, act_dim: int, init_std: float = 1.0, inputs: tuple[str, ...] = ("observation",)) -> None:
+    def __init__(
+        self, obs_dim: int, act_dim: int, init_std: float = 1.0, inputs: tuple[str, ...] = ("observation",)
+    ) -> None:
         super().__init__()
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.inputs = PolicyInputs(obs_dim, act_dim, tuple(inputs))

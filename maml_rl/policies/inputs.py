@@ -57,8 +57,13 @@ class PolicyInputs:
     def observation_only(self) -> bool:
         return self.names == ("observation",)
 
-    def build(self, observation: Tensor, previous_action: Tensor | None, previous_reward: Tensor | None,
-              episode_start: Tensor | None) -> Tensor:
+    def build(
+        self,
+        observation: Tensor,
+        previous_action: Tensor | None,
+        previous_reward: Tensor | None,
+        episode_start: Tensor | None,
+    ) -> Tensor:
         """The policy input from its parts, concatenated on the last axis in the order of ``names``.
 
         Shapes share a prefix (``(tasks, batch)`` for one step, ``(tasks, T, episodes)`` for sequences):
@@ -67,9 +72,12 @@ class PolicyInputs:
         """
         if self.observation_only:
             return observation
-        parts = {"observation": observation, "previous-action": previous_action,
-                 "previous-reward": None if previous_reward is None else previous_reward.unsqueeze(-1),
-                 "episode-start": None if episode_start is None else episode_start.unsqueeze(-1)}
+        parts = {
+            "observation": observation,
+            "previous-action": previous_action,
+            "previous-reward": None if previous_reward is None else previous_reward.unsqueeze(-1),
+            "episode-start": None if episode_start is None else episode_start.unsqueeze(-1),
+        }
         return torch.cat([parts[n].to(observation.dtype) for n in self.names], -1)
 
     def first_step(self, observation: Tensor) -> Tensor:

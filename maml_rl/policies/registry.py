@@ -62,8 +62,24 @@ def build_policy(spec: Any, obs_dim: int, act_dim: int) -> Policy:
     return builder(spec, obs_dim, act_dim)
 
 
-register_policy("mlp", lambda spec, obs_dim, act_dim: GaussianMLPPolicy(
-    obs_dim, act_dim, spec.hidden_sizes, spec.nonlinearity, spec.init_std, tuple(spec.inputs)))
-register_policy("rnn", lambda spec, obs_dim, act_dim: GaussianRNNPolicy(
-    obs_dim, act_dim, spec.hidden_sizes, spec.cell, spec.freeze_recurrent, spec.init_std, tuple(spec.inputs),
-    spec.spectral_radius, spec.leak, spec.recurrent_density))
+register_policy(
+    "mlp",
+    lambda spec, obs_dim, act_dim: GaussianMLPPolicy(
+        obs_dim, act_dim, spec.hidden_sizes, spec.nonlinearity, spec.init_std, tuple(spec.inputs)
+    ),
+)
+register_policy(
+    "rnn",
+    lambda spec, obs_dim, act_dim: GaussianRNNPolicy(
+        obs_dim,
+        act_dim,
+        spec.hidden_sizes,
+        spec.cell,
+        spec.freeze_recurrent,
+        spec.init_std,
+        tuple(spec.inputs),
+        spec.spectral_radius,
+        spec.leak,
+        spec.recurrent_density,
+    ),
+)

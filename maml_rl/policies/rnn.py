@@ -98,7 +98,9 @@ def reservoir_weights(weight_hh: Tensor, radius: float | None = None, density: f
             raise ValueError(f"spectral radius needs a square W_hh (the rnn cell), got shape {tuple(weight_hh.shape)}")
         current = spectral_radius(weight_hh)
         if current == 0.0:
-            raise ValueError("cannot rescale W_hh to a spectral radius: its eigenvalues are all zero (raise the density)")
+            raise ValueError(
+                "cannot rescale W_hh to a spectral radius: its eigenvalues are all zero (raise the density)"
+            )
         weight_hh = weight_hh * (radius / current)
     return weight_hh
 

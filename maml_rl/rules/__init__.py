@@ -11,5 +11,19 @@ from .data import DataError, Dataset, make_dataset, read_idx, write_idx
 from .network import forward, init_weights, loss_fn
 from .updates import SGD, NodePerturbation, WeightPerturbation
 
-__all__ = ["ConfigError", "DataError", "Dataset", "NodePerturbation", "RulesConfig", "SGD", "WeightPerturbation",
-           "forward", "init_weights", "load_config", "loss_fn", "make_dataset", "read_idx", "write_idx"]
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "Dataset",
+    "NodePerturbation",
+    "RulesConfig",
+    "SGD",
+    "WeightPerturbation",
+    "forward",
+    "init_weights",
+    "load_config",
+    "loss_fn",
+    "make_dataset",
+    "read_idx",
+    "write_idx",
+]

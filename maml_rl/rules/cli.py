@@ -25,23 +25,39 @@ def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog="python -m maml_rl.rules",
         description="Compare learning rules (SGD, weight perturbation, node perturbation, a PPO-learned rule) on "
-                    "the teacher-student task or MNIST projected on principal components. Writes results.json "
-                    "and PNG plots to the output folder and nothing anywhere else.",
+        "the teacher-student task or MNIST projected on principal components. Writes results.json "
+        "and PNG plots to the output folder and nothing anywhere else.",
     )
-    p.add_argument("--config", required=True, metavar="YAML",
-                   help="experiment file, e.g. configs/rules/teacher-student.yaml or configs/rules/mnist.yaml")
-    p.add_argument("--output-folder", required=True, metavar="DIR",
-                   help="folder for results.json and the plots (created if missing)")
-    p.add_argument("--rules", metavar="LIST",
-                   help=f"comma-separated subset of {','.join(RULE_NAMES)} to run, in the order given "
-                        "(default: the config's 'rules')")
-    p.add_argument("--epochs", type=int, metavar="N",
-                   help="full-batch learning steps per rule (default: the config's 'epochs'; the paper asks 1e5)")
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="YAML",
+        help="experiment file, e.g. configs/rules/teacher-student.yaml or configs/rules/mnist.yaml",
+    )
+    p.add_argument(
+        "--output-folder",
+        required=True,
+        metavar="DIR",
+        help="folder for results.json and the plots (created if missing)",
+    )
+    p.add_argument(
+        "--rules",
+        metavar="LIST",
+        help=f"comma-separated subset of {','.join(RULE_NAMES)} to run, in the order given "
+        "(default: the config's 'rules')",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        metavar="N",
+        help="full-batch learning steps per rule (default: the config's 'epochs'; the paper asks 1e5)",
+    )
     p.add_argument("--seed", type=int, help="seed for data, initial weights and all noise (default: config)")
     p.add_argument("--log-every", type=int, metavar="N", help="record losses every N epochs (default: config)")
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: config; 0 = torch's)")
-    p.add_argument("--mnist-dir", metavar="DIR",
-                   help="folder with the MNIST IDX files (overrides task.mnist_dir and $MNIST_DIR)")
+    p.add_argument(
+        "--mnist-dir", metavar="DIR", help="folder with the MNIST IDX files (overrides task.mnist_dir and $MNIST_DIR)"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return p
 
@@ -53,8 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = load_config(args.config)
         if args.mnist_dir is not None:
             cfg = with_overrides(cfg, task=dataclasses.replace(cfg.task, mnist_dir=args.mnist_dir))
-        cfg = with_overrides(cfg, rules=args.rules, epochs=args.epochs, seed=args.seed, log_every=args.log_every,
-                             threads=args.threads)
+        cfg = with_overrides(
+            cfg, rules=args.rules, epochs=args.epochs, seed=args.seed, log_every=args.log_every, threads=args.threads
+        )
         check_memory(cfg, available_memory())
         out = Path(args.output_folder)
         created = check_output_folder(out)  # before the run, not after it
@@ -80,8 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def summary_table(results: dict) -> str:
     """A Markdown table of the final numbers, as printed at the end of a run."""
     cls = results["task"] == "mnist"
-    head = "| rule | epochs | train loss | test loss |" + (" test accuracy |" if cls else "") + \
-        " wall time (s) | est. 1e5 epochs (s) |"
+    head = (
+        "| rule | epochs | train loss | test loss |"
+        + (" test accuracy |" if cls else "")
+        + " wall time (s) | est. 1e5 epochs (s) |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     fmt = lambda v: "diverged" if v is None else f"{v:.4g}"  # noqa: E731
     for name, r in results["rules"].items():

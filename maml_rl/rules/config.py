@@ -213,8 +213,15 @@ def validate(cfg: RulesConfig) -> None:
             _positive(p.perturbations, f"{name}.perturbations")
     m = cfg.meta
     if m is not None:
-        for name in ("action_scale", "episode_length", "total_timesteps", "n_steps", "batch_size", "n_epochs",
-                     "learning_rate"):
+        for name in (
+            "action_scale",
+            "episode_length",
+            "total_timesteps",
+            "n_steps",
+            "batch_size",
+            "n_epochs",
+            "learning_rate",
+        ):
             _positive(getattr(m, name), f"meta.{name}")
         if not 0 < m.gamma <= 1:
             raise ConfigError(f"meta.gamma must lie in (0, 1], got {m.gamma}")

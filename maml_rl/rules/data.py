@@ -38,6 +38,7 @@ class Dataset:
 
 # --------------------------------------------------------------------------------------------------- teacher-student
 
+
 def teacher_student(task: TaskConfig, seed: int, dtype: torch.dtype = torch.float32) -> Dataset:
     """A teacher ``y = relu(relu(x W_h*^T) W_y*^T) + zeta`` with standard-normal weights (Cai & Cheng, sec. 3).
 
@@ -54,16 +55,35 @@ def teacher_student(task: TaskConfig, seed: int, dtype: torch.dtype = torch.floa
 
     x_train, y_train = sample(task.n_train)
     x_test, y_test = sample(task.n_test)
-    return Dataset(x_train, y_train, x_test, y_test, "mse", "relu",
-                   f"teacher-student {task.input_dim}-{task.hidden_dim}-{task.output_dim}, teacher seed {seed}")
+    return Dataset(
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        "mse",
+        "relu",
+        f"teacher-student {task.input_dim}-{task.hidden_dim}-{task.output_dim}, teacher seed {seed}",
+    )
 
 
 # --------------------------------------------------------------------------------------------------- IDX files
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
-               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
-_IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(np.int16): 0x0B,
-              np.dtype(np.int32): 0x0C, np.dtype(np.float32): 0x0D, np.dtype(np.float64): 0x0E}
+_IDX_DTYPES = {
+    0x08: np.uint8,
+    0x09: np.int8,
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_IDX_CODES = {
+    np.dtype(np.uint8): 0x08,
+    np.dtype(np.int8): 0x09,
+    np.dtype(np.int16): 0x0B,
+    np.dtype(np.int32): 0x0C,
+    np.dtype(np.float32): 0x0D,
+    np.dtype(np.float64): 0x0E,
+}
 
 
 def _open(path: Path):
@@ -106,8 +126,12 @@ def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None)
     path.write_bytes(gzip.compress(data) if compress else data)
 
 
-MNIST_FILES = {"train_images": ("train-images", 3), "train_labels": ("train-labels", 1),
-               "test_images": ("t10k-images", 3), "test_labels": ("t10k-labels", 1)}
+MNIST_FILES = {
+    "train_images": ("train-images", 3),
+    "train_labels": ("train-labels", 1),
+    "test_images": ("t10k-images", 3),
+    "test_labels": ("t10k-labels", 1),
+}
 
 
 def find_mnist_files(folder: str | Path) -> dict[str, Path]:
@@ -134,20 +158,29 @@ def load_mnist_idx(folder: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarr
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise DataError(f"{files[f'{split}_images']}: images {images.shape} and labels {labels.shape} do not match")
     flat = lambda a: a.reshape(len(a), -1).astype(np.float64)  # noqa: E731
-    return (flat(arrays["train_images"]), arrays["train_labels"].astype(np.int64),
-            flat(arrays["test_images"]), arrays["test_labels"].astype(np.int64))
+    return (
+        flat(arrays["train_images"]),
+        arrays["train_labels"].astype(np.int64),
+        flat(arrays["test_images"]),
+        arrays["test_labels"].astype(np.int64),
+    )
 
 
 # --------------------------------------------------------------------------------------------------- MNIST-PCA
 
-def pca_project(x_train: np.ndarray, x_test: np.ndarray, components: int, whiten: bool) -> tuple[np.ndarray, np.ndarray]:
+
+def pca_project(
+    x_train: np.ndarray, x_test: np.ndarray, components: int, whiten: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Standardise pixels and project onto the leading principal components, all fitted on the training subset.
 
     Pixels that are constant in the training subset are left at zero instead of divided by zero.
     """
     if components > min(x_train.shape):
-        raise DataError(f"task.input_dim={components} principal components need at least that many training "
-                        f"samples and pixels; have {x_train.shape}")
+        raise DataError(
+            f"task.input_dim={components} principal components need at least that many training "
+            f"samples and pixels; have {x_train.shape}"
+        )
     mean, std = x_train.mean(0), x_train.std(0)
     std[std == 0] = 1.0
     z_train, z_test = (x_train - mean) / std, (x_test - mean) / std
@@ -172,8 +205,10 @@ def mnist(task: TaskConfig, seed: int, dtype: torch.dtype = torch.float32, label
     if folder:
         x_tr_all, y_tr_all, x_te_all, y_te_all = load_mnist_idx(folder)
         if task.n_train > len(x_tr_all) or task.n_test > len(x_te_all):
-            raise DataError(f"asked for {task.n_train} train / {task.n_test} test samples but {folder} has "
-                            f"{len(x_tr_all)} / {len(x_te_all)}")
+            raise DataError(
+                f"asked for {task.n_train} train / {task.n_test} test samples but {folder} has "
+                f"{len(x_tr_all)} / {len(x_te_all)}"
+            )
         tr = rng.choice(len(x_tr_all), task.n_train, replace=False)
         te = rng.choice(len(x_te_all), task.n_test, replace=False)
         x_tr, y_tr, x_te, y_te = x_tr_all[tr], y_tr_all[tr], x_te_all[te], y_te_all[te]
@@ -184,23 +219,28 @@ def mnist(task: TaskConfig, seed: int, dtype: torch.dtype = torch.float32, label
         digits = load_digits()
         n_all = len(digits.target)
         if task.n_train >= n_all:
-            raise DataError(f"sklearn's digits have {n_all} samples, task.n_train = {task.n_train} leaves none "
-                            f"for testing. Lower it or set task.mnist_dir / MNIST_DIR")
+            raise DataError(
+                f"sklearn's digits have {n_all} samples, task.n_train = {task.n_train} leaves none "
+                f"for testing. Lower it or set task.mnist_dir / MNIST_DIR"
+            )
         n_test = min(task.n_test, n_all - task.n_train)  # the 1797 digits cannot always fill the test set asked
         order = rng.permutation(n_all)
-        tr, te = order[: task.n_train], order[task.n_train: task.n_train + n_test]
+        tr, te = order[: task.n_train], order[task.n_train : task.n_train + n_test]
         x_all, y_all = digits.data.astype(np.float64), digits.target.astype(np.int64)
         x_tr, y_tr, x_te, y_te = x_all[tr], y_all[tr], x_all[te], y_all[te]
-        source = (f"scikit-learn's bundled 8x8 digits, NOT MNIST (no MNIST folder given) "
-                  f"({task.n_train} train / {n_test} test samples)")
+        source = (
+            f"scikit-learn's bundled 8x8 digits, NOT MNIST (no MNIST folder given) "
+            f"({task.n_train} train / {n_test} test samples)"
+        )
     if label_permutation:
         perm = rng.permutation(10)
         y_tr, y_te = perm[y_tr], perm[y_te]
         source += ", labels permuted"
     p_tr, p_te = pca_project(x_tr, x_te, task.input_dim, task.whiten)
     as_t = lambda a: torch.as_tensor(a, dtype=dtype)  # noqa: E731
-    return Dataset(as_t(p_tr), torch.as_tensor(y_tr), as_t(p_te), torch.as_tensor(y_te),
-                   "cross_entropy", "none", source)
+    return Dataset(
+        as_t(p_tr), torch.as_tensor(y_tr), as_t(p_te), torch.as_tensor(y_te), "cross_entropy", "none", source
+    )
 
 
 def make_dataset(task: TaskConfig, seed: int, dtype: torch.dtype = torch.float32, heldout: bool = False) -> Dataset:

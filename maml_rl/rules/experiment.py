@@ -32,8 +32,10 @@ def evaluate(weights: Weights, data: Dataset) -> dict[str, float]:
     with torch.no_grad():
         out_tr = forward(weights, data.x_train, data.output_activation)
         out_te = forward(weights, data.x_test, data.output_activation)
-        res = {"train_loss": float(loss_fn(out_tr, data.y_train, data.loss)),
-               "test_loss": float(loss_fn(out_te, data.y_test, data.loss))}
+        res = {
+            "train_loss": float(loss_fn(out_tr, data.y_train, data.loss)),
+            "test_loss": float(loss_fn(out_te, data.y_test, data.loss)),
+        }
         if data.loss == "cross_entropy":
             res["train_accuracy"] = float(accuracy(out_tr, data.y_train))
             res["test_accuracy"] = float(accuracy(out_te, data.y_test))
@@ -44,9 +46,17 @@ def _finite_or_none(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def run_rule(rule: Rule, weights: Weights, data: Dataset, epochs: int, log_every: int, generator: torch.Generator,
-             standardize_scales: tuple[float, ...] | None = None, desc: str = "", progress: bool = True
-             ) -> tuple[dict[str, Any], Weights]:
+def run_rule(
+    rule: Rule,
+    weights: Weights,
+    data: Dataset,
+    epochs: int,
+    log_every: int,
+    generator: torch.Generator,
+    standardize_scales: tuple[float, ...] | None = None,
+    desc: str = "",
+    progress: bool = True,
+) -> tuple[dict[str, Any], Weights]:
     """Apply ``rule`` for ``epochs`` full-batch steps from ``weights``; curves are logged every ``log_every``.
 
     A rule whose loss stops being finite is stopped there and marked ``diverged_at_epoch``.
@@ -65,8 +75,15 @@ def run_rule(rule: Rule, weights: Weights, data: Dataset, epochs: int, log_every
     early = {e for e in (1, 2, 5, 10, 20, 50, 100, 200, 500) if e < log_every}
     diverged = None
     start = time.perf_counter()
-    with tqdm(total=epochs, desc=desc or rule.name, unit="epoch", disable=not progress, leave=True,
-              dynamic_ncols=True, mininterval=0.5) as bar:
+    with tqdm(
+        total=epochs,
+        desc=desc or rule.name,
+        unit="epoch",
+        disable=not progress,
+        leave=True,
+        dynamic_ncols=True,
+        mininterval=0.5,
+    ) as bar:
         for epoch in range(1, epochs + 1):
             weights, loss = rule.step(weights, data, generator)
             if standardize_scales is not None:
@@ -84,8 +101,14 @@ def run_rule(rule: Rule, weights: Weights, data: Dataset, epochs: int, log_every
         bar.update(epoch - bar.n)
     wall = time.perf_counter() - start
     final = {k: v[-1] for k, v in curves.items() if k != "epoch"}
-    result = {"curves": curves, "final": final, "epochs_run": epoch, "wall_time_s": wall,
-              "seconds_per_epoch": wall / max(epoch, 1), "diverged_at_epoch": diverged}
+    result = {
+        "curves": curves,
+        "final": final,
+        "epochs_run": epoch,
+        "wall_time_s": wall,
+        "seconds_per_epoch": wall / max(epoch, 1),
+        "diverged_at_epoch": diverged,
+    }
     return result, weights
 
 
@@ -110,9 +133,15 @@ def run_experiment(cfg: RulesConfig, progress: bool = True, log: Callable[[str],
     w0 = init_weights(sizes, torch.Generator().manual_seed(cfg.seed + 7), cfg.task.init_std, dtype)
     scales = tuple(float(w.std()) for w in w0) if cfg.standardize_weights else None
     results: dict[str, Any] = {
-        "task": cfg.task.name, "data_source": data.source, "layer_sizes": list(sizes),
-        "n_train": int(data.x_train.shape[0]), "n_test": int(data.x_test.shape[0]),
-        "epochs": cfg.epochs, "seed": cfg.seed, "config": config_to_dict(cfg), "rules": {},
+        "task": cfg.task.name,
+        "data_source": data.source,
+        "layer_sizes": list(sizes),
+        "n_train": int(data.x_train.shape[0]),
+        "n_test": int(data.x_test.shape[0]),
+        "epochs": cfg.epochs,
+        "seed": cfg.seed,
+        "config": config_to_dict(cfg),
+        "rules": {},
     }
     for name in cfg.rules:
         gen = torch.Generator().manual_seed(cfg.seed * 100 + _RULE_SEED[name])
@@ -134,16 +163,29 @@ def run_experiment(cfg: RulesConfig, progress: bool = True, log: Callable[[str],
 def _init_fn(sizes, std, dtype):
     def init(rng: np.random.Generator) -> Weights:
         return init_weights(sizes, torch.Generator().manual_seed(int(rng.integers(2**62))), std, dtype)
+
     return init
 
 
 def _train_meta(cfg: RulesConfig, data: Dataset, sizes, dtype, progress: bool):
     m = cfg.meta
     start = time.perf_counter()
-    with tqdm(total=m.total_timesteps, desc="meta (PPO)", unit="step", disable=not progress, leave=True,
-              dynamic_ncols=True, mininterval=0.5) as bar:
-        model, env = train_ppo(data, _init_fn(sizes, cfg.task.init_std, dtype), m, cfg.seed,
-                               progress=lambda n: bar.update(min(n, bar.total - bar.n)))
+    with tqdm(
+        total=m.total_timesteps,
+        desc="meta (PPO)",
+        unit="step",
+        disable=not progress,
+        leave=True,
+        dynamic_ncols=True,
+        mininterval=0.5,
+    ) as bar:
+        model, env = train_ppo(
+            data,
+            _init_fn(sizes, cfg.task.init_std, dtype),
+            m,
+            cfg.seed,
+            progress=lambda n: bar.update(min(n, bar.total - bar.n)),
+        )
     extra = {"ppo_train_time_s": time.perf_counter() - start, "ppo_timesteps": int(model.num_timesteps)}
     return PolicyRule(model, env), extra
 
@@ -160,8 +202,9 @@ def _meta_diagnostics(cfg, rule, w0, w_end, data, sizes, dtype, progress):
     res, w_held = run_rule(rule, w0_held, held, cfg.epochs, cfg.log_every, gen, None, "meta (held-out)", progress)
     out["heldout"]["meta"] = res
     if cfg.sgd is not None:
-        ref, _ = run_rule(SGD(cfg.sgd.lr), w0_held, held, cfg.epochs, cfg.log_every, gen, None,
-                          "sgd (held-out)", progress)
+        ref, _ = run_rule(
+            SGD(cfg.sgd.lr), w0_held, held, cfg.epochs, cfg.log_every, gen, None, "sgd (held-out)", progress
+        )
         out["heldout"]["sgd"] = ref
     # ||rule(W_end) - W_end|| / ||W_end||: 0 when the rule has stopped at a fixed point of its own map
     again, _ = rule.step(w_end, data, gen)

@@ -37,8 +37,14 @@ class WeightEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, data: Dataset, init: Callable[[np.random.Generator], Weights], action: str = "weights",
-                 action_scale: float = 1.0, episode_length: int = 32):
+    def __init__(
+        self,
+        data: Dataset,
+        init: Callable[[np.random.Generator], Weights],
+        action: str = "weights",
+        action_scale: float = 1.0,
+        episode_length: int = 32,
+    ):
         if action not in ("weights", "update"):
             raise ValueError(f"action must be 'weights' or 'update', got {action!r}")
         self.data, self.init, self.mode = data, init, action
@@ -78,8 +84,13 @@ class WeightEnv(gym.Env):
         loss = self._loss(self.weights)
         finite = np.isfinite(loss)
         reward = -loss if finite else -1e6
-        return self._obs(loss if finite else 1e6), float(reward), not finite, self.t >= self.episode_length, \
-            {"loss": loss}
+        return (
+            self._obs(loss if finite else 1e6),
+            float(reward),
+            not finite,
+            self.t >= self.episode_length,
+            {"loss": loss},
+        )
 
 
 class PolicyRule(Rule):
@@ -97,8 +108,13 @@ class PolicyRule(Rule):
         return self.env.next_weights(weights, action), loss
 
 
-def train_ppo(data: Dataset, init: Callable[[np.random.Generator], Weights], cfg: MetaConfig, seed: int,
-              progress: Callable[[int], None] | None = None):
+def train_ppo(
+    data: Dataset,
+    init: Callable[[np.random.Generator], Weights],
+    cfg: MetaConfig,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+):
     """Train PPO (stable-baselines3) on :class:`WeightEnv`; returns ``(model, env)``.
 
     ``progress(n)`` is called with the number of new environment steps after each rollout.
@@ -126,9 +142,19 @@ def train_ppo(data: Dataset, init: Callable[[np.random.Generator], Weights], cfg
             self.last = self.num_timesteps
 
     batch = min(cfg.batch_size, cfg.n_steps)
-    model = PPO("MlpPolicy", venv, n_steps=cfg.n_steps, batch_size=batch, n_epochs=cfg.n_epochs,
-                learning_rate=cfg.learning_rate, gamma=cfg.gamma, seed=seed, device="cpu", verbose=0,
-                policy_kwargs={"net_arch": list(cfg.net_arch)})
+    model = PPO(
+        "MlpPolicy",
+        venv,
+        n_steps=cfg.n_steps,
+        batch_size=batch,
+        n_epochs=cfg.n_epochs,
+        learning_rate=cfg.learning_rate,
+        gamma=cfg.gamma,
+        seed=seed,
+        device="cpu",
+        verbose=0,
+        policy_kwargs={"net_arch": list(cfg.net_arch)},
+    )
     try:
         model.learn(total_timesteps=cfg.total_timesteps, callback=_Progress())
     except ValueError as exc:
@@ -136,7 +162,9 @@ def train_ppo(data: Dataset, init: Callable[[np.random.Generator], Weights], cfg
             raise
         # The PPO ratio exp(sum over P action dims of log-prob changes) overflows when Adam moves every output
         # weight by ~learning_rate at once; the sum grows with P, so large networks need a smaller step.
-        raise TrainingError(f"PPO diverged (NaN in the policy) with {env.action_space.shape[0]} action dims; "
-                            f"lower meta.learning_rate (now {cfg.learning_rate:g}), e.g. to "
-                            f"{cfg.learning_rate / 10:g}") from None
+        raise TrainingError(
+            f"PPO diverged (NaN in the policy) with {env.action_space.shape[0]} action dims; "
+            f"lower meta.learning_rate (now {cfg.learning_rate:g}), e.g. to "
+            f"{cfg.learning_rate / 10:g}"
+        ) from None
     return model, env

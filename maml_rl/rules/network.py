@@ -17,8 +17,9 @@ import torch.nn.functional as F
 Weights = tuple[torch.Tensor, ...]
 
 
-def init_weights(sizes: Sequence[int], generator: torch.Generator, std: float | None = None,
-                 dtype: torch.dtype = torch.float32) -> Weights:
+def init_weights(
+    sizes: Sequence[int], generator: torch.Generator, std: float | None = None, dtype: torch.dtype = torch.float32
+) -> Weights:
     """Gaussian weights for layer sizes ``(R_0, ..., R_L)``; ``std=None`` uses ``1/sqrt(fan_in)`` per layer."""
     return tuple(
         torch.randn(r_out, r_in, generator=generator, dtype=dtype) * (std if std is not None else 1 / math.sqrt(r_in))
@@ -26,8 +27,9 @@ def init_weights(sizes: Sequence[int], generator: torch.Generator, std: float | 
     )
 
 
-def forward_layers(weights: Weights, x: torch.Tensor, output_activation: str,
-                   node_noise: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
+def forward_layers(
+    weights: Weights, x: torch.Tensor, output_activation: str, node_noise: Sequence[torch.Tensor] | None = None
+) -> list[torch.Tensor]:
     """All activations ``[X^(0), ..., X^(L)]``; ``node_noise[l]`` is added to the pre-activation of layer l+1.
 
     ReLU on hidden layers; on the output ReLU (``'relu'``, the teacher-student setting) or nothing (``'none'``,
@@ -45,8 +47,9 @@ def forward_layers(weights: Weights, x: torch.Tensor, output_activation: str,
     return acts
 
 
-def forward(weights: Weights, x: torch.Tensor, output_activation: str,
-            node_noise: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+def forward(
+    weights: Weights, x: torch.Tensor, output_activation: str, node_noise: Sequence[torch.Tensor] | None = None
+) -> torch.Tensor:
     """The network output ``X^(L)``, shape ``(..., N, R_L)``."""
     return forward_layers(weights, x, output_activation, node_noise)[-1]
 
@@ -80,6 +83,6 @@ def unflatten(vector: torch.Tensor, like: Weights) -> Weights:
     """The inverse of :func:`flatten` for weights shaped like ``like``."""
     out, start = [], 0
     for w in like:
-        out.append(vector[start: start + w.numel()].reshape(w.shape))
+        out.append(vector[start : start + w.numel()].reshape(w.shape))
         start += w.numel()
     return tuple(out)

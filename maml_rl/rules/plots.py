@@ -65,8 +65,10 @@ def plot_heldout(results: dict[str, Any], path: Path, title: str) -> None:
     meta = results["rules"]["meta"]
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
-    runs = [("meta (training task)", meta["curves"], COLORS["meta"], "-"),
-            ("meta (held-out task)", meta["heldout"]["meta"]["curves"], COLORS["meta"], ":")]
+    runs = [
+        ("meta (training task)", meta["curves"], COLORS["meta"], "-"),
+        ("meta (held-out task)", meta["heldout"]["meta"]["curves"], COLORS["meta"], ":"),
+    ]
     if "sgd" in meta["heldout"]:
         runs.append(("SGD (held-out task)", meta["heldout"]["sgd"]["curves"], COLORS["sgd"], ":"))
     for label, curves, color, style in runs:

@@ -39,8 +39,13 @@ def estimate_bytes(cfg: RulesConfig) -> int:
 def largest_key(cfg: RulesConfig) -> str:
     """The size key furthest above its usual value (the paper's teacher-student sizes): the one to lower."""
     t = cfg.task
-    ratios = {"task.n_train": t.n_train / 512, "task.n_test": t.n_test / 512, "task.input_dim": t.input_dim / 10,
-              "task.hidden_dim": t.hidden_dim / 100, "task.output_dim": t.output_dim / 10}
+    ratios = {
+        "task.n_train": t.n_train / 512,
+        "task.n_test": t.n_test / 512,
+        "task.input_dim": t.input_dim / 10,
+        "task.hidden_dim": t.hidden_dim / 100,
+        "task.output_dim": t.output_dim / 10,
+    }
     for name in ("wp", "np"):
         if getattr(cfg, name) is not None and name in cfg.rules:
             ratios[f"{name}.perturbations"] = getattr(cfg, name).perturbations / 1
@@ -58,6 +63,8 @@ def check_memory(cfg: RulesConfig, available: int | None) -> None:
     total = estimate_bytes(cfg)
     if available is not None and total > available:
         t = cfg.task
-        raise ConfigError(f"the experiment needs about {format_bytes(total)} of memory (network {t.input_dim}-"
-                          f"{t.hidden_dim}-{t.output_dim}, {t.n_train} + {t.n_test} samples), but "
-                          f"{format_bytes(available)} is available; lower {largest_key(cfg)}")
+        raise ConfigError(
+            f"the experiment needs about {format_bytes(total)} of memory (network {t.input_dim}-"
+            f"{t.hidden_dim}-{t.output_dim}, {t.n_train} + {t.n_test} samples), but "
+            f"{format_bytes(available)} is available; lower {largest_key(cfg)}"
+        )

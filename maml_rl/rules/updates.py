@@ -84,22 +84,25 @@ class WeightPerturbation(Rule):
     def draw_noise(self, weights: Weights, data: Dataset, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         """``Xi_l`` of shape ``(k, *W_l.shape)`` with variance ``sigma``."""
         std = math.sqrt(self.sigma)
-        return tuple(torch.randn((self.perturbations, *w.shape), generator=generator, dtype=w.dtype) * std
-                     for w in weights)
+        return tuple(
+            torch.randn((self.perturbations, *w.shape), generator=generator, dtype=w.dtype) * std for w in weights
+        )
 
     def update(self, weights: Weights, data: Dataset, generator: torch.Generator) -> tuple[Weights, float]:
         """The weight change (not yet applied) and the clean loss E."""
         return self.update_from_noise(weights, data, self.draw_noise(weights, data, generator))
 
     @torch.no_grad()
-    def update_from_noise(self, weights: Weights, data: Dataset, noise: tuple[torch.Tensor, ...]
-                          ) -> tuple[Weights, float]:
+    def update_from_noise(
+        self, weights: Weights, data: Dataset, noise: tuple[torch.Tensor, ...]
+    ) -> tuple[Weights, float]:
         """The update for given perturbations (leading axis k, averaged): a pure function, for tests."""
         k = noise[0].shape[0]
         x, y = data.x_train, data.y_train
         clean = loss_fn(forward(weights, x, data.output_activation), y, data.loss)  # ()
-        noisy = loss_fn(forward(tuple(w + n for w, n in zip(weights, noise)), x, data.output_activation), y,
-                        data.loss)  # (k,)
+        noisy = loss_fn(
+            forward(tuple(w + n for w, n in zip(weights, noise)), x, data.output_activation), y, data.loss
+        )  # (k,)
         signal = (noisy - clean) * (-self.lr / self.sigma / k)  # (k,)
         return tuple(torch.einsum("k,k...->...", signal, n) for n in noise), float(clean)
 
@@ -120,16 +123,18 @@ class NodePerturbation(Rule):
     def draw_noise(self, weights: Weights, data: Dataset, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         """``xi^(l+1)`` of shape ``(k, N, R_{l+1})`` with variance ``sigma``, independent per sample."""
         std, n = math.sqrt(self.sigma), data.x_train.shape[0]
-        return tuple(torch.randn(self.perturbations, n, w.shape[0], generator=generator, dtype=w.dtype) * std
-                     for w in weights)
+        return tuple(
+            torch.randn(self.perturbations, n, w.shape[0], generator=generator, dtype=w.dtype) * std for w in weights
+        )
 
     def update(self, weights: Weights, data: Dataset, generator: torch.Generator) -> tuple[Weights, float]:
         """The weight change (not yet applied) and the clean loss E."""
         return self.update_from_noise(weights, data, self.draw_noise(weights, data, generator))
 
     @torch.no_grad()
-    def update_from_noise(self, weights: Weights, data: Dataset, noise: tuple[torch.Tensor, ...]
-                          ) -> tuple[Weights, float]:
+    def update_from_noise(
+        self, weights: Weights, data: Dataset, noise: tuple[torch.Tensor, ...]
+    ) -> tuple[Weights, float]:
         """The update for given node noise (leading axis k, averaged): a pure function, for tests."""
         k = noise[0].shape[0]
         x, y = data.x_train, data.y_train

@@ -17,9 +17,12 @@ RUNS = Path("runs")
 """Where run folders go by default (relative to the working directory)."""
 RESUMABLE_KEYS = ("num-batches", "device")
 """Config keys a resumed run may change (taken from the flags, else from the run)."""
-OVERRIDES = {"policy.type": ("--policy", "policy_type"), "seed": ("--seed", "seed"),
-             "meta-batch-size": ("--meta-batch-size", "meta_batch_size"),
-             "fast-batch-size": ("--fast-batch-size", "fast_batch_size")}
+OVERRIDES = {
+    "policy.type": ("--policy", "policy_type"),
+    "seed": ("--seed", "seed"),
+    "meta-batch-size": ("--meta-batch-size", "meta_batch_size"),
+    "fast-batch-size": ("--fast-batch-size", "fast_batch_size"),
+}
 """train.py's flags that override config keys (besides the resumable ones): key -> (flag, Config.replace name)."""
 
 
@@ -40,8 +43,11 @@ def _show(value: Any) -> str:
 def config_differences(run: Config, asked: Config) -> list[str]:
     """``key: run <value>, now <value>`` for every key (but the resumable ones) on which the configs differ."""
     a, b = flatten_keys(to_dict(run)), flatten_keys(to_dict(asked))
-    return [f"{key}: run {_show(a.get(key))}, now {_show(b.get(key))}" for key in sorted(set(a) | set(b))
-            if key not in RESUMABLE_KEYS and a.get(key) != b.get(key)]
+    return [
+        f"{key}: run {_show(a.get(key))}, now {_show(b.get(key))}"
+        for key in sorted(set(a) | set(b))
+        if key not in RESUMABLE_KEYS and a.get(key) != b.get(key)
+    ]
 
 
 def resume_command(folder: Path, config_path: Path | None = None, script: str = "train.py") -> str:
@@ -62,7 +68,9 @@ def resume_command(folder: Path, config_path: Path | None = None, script: str = 
             asked = file.replace(**{OVERRIDES[key][1]: run_flat[key] for key in changed})
             if not config_differences(run, asked) and default_run_folder(config_path, asked) == Path(folder):
                 words = [f"{OVERRIDES[key][0]} {shlex.quote(str(run_flat[key]))}" for key in changed]
-                candidates.append(" ".join([f"python {script} --config {shlex.quote(str(config_path))}", *words, "--resume"]))
+                candidates.append(
+                    " ".join([f"python {script} --config {shlex.quote(str(config_path))}", *words, "--resume"])
+                )
     return min(candidates, key=len)
 
 
@@ -74,7 +82,9 @@ def latest_run(runs: Path = RUNS) -> Path | None:
     for folder in runs.iterdir():
         try:
             if (folder / CONFIG).is_file():
-                newest = max((folder / name).stat().st_mtime for name in (CHECKPOINT, CONFIG) if (folder / name).exists())
+                newest = max(
+                    (folder / name).stat().st_mtime for name in (CHECKPOINT, CONFIG) if (folder / name).exists()
+                )
                 found.append((newest, str(folder), folder))
         except OSError:
             continue
@@ -99,8 +109,10 @@ def _load(path: Path, device: str) -> dict[str, Any]:
         state = load_checkpoint(path, map_location=device)
         int(state["batch"]), state["policy"].keys()
     except Exception as e:  # noqa: BLE001 - a truncated or foreign file: torch raises many kinds
-        raise RunFolderError(f"{path}: cannot be loaded ({type(e).__name__}); the file is damaged: "
-                             "restore it from a backup or start a new run") from None
+        raise RunFolderError(
+            f"{path}: cannot be loaded ({type(e).__name__}); the file is damaged: "
+            "restore it from a backup or start a new run"
+        ) from None
     return state
 
 
@@ -120,5 +132,7 @@ def load_run(folder: str | Path, device: str | None = None, threads: int | None 
         experiment.policy.load_state_dict(state["policy"])
     except (KeyError, RuntimeError, TypeError) as e:
         experiment.close()
-        raise RunFolderError(f"{folder / CHECKPOINT}: does not match the policy of {CONFIG} ({first_line(e)})") from None
+        raise RunFolderError(
+            f"{folder / CHECKPOINT}: does not match the policy of {CONFIG} ({first_line(e)})"
+        ) from None
     return experiment

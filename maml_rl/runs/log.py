@@ -88,7 +88,7 @@ class RunLog:
             size = os.lseek(fd, 0, os.SEEK_END)
             try:
                 while line:  # unbuffered: a short write is retried, and its error comes here, not at close
-                    line = line[os.write(fd, line):]
+                    line = line[os.write(fd, line) :]
                 os.fsync(fd)
             except OSError as e:
                 try:
@@ -139,9 +139,11 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
         if not isinstance(row, dict) or not isinstance(row.get("batch"), int):
             if number == len(lines):
                 break  # torn by a crash while it was written
-            raise MetricsError(f"{path}: line {number} of {len(lines)} is damaged ({line[:40]!r} is not a JSON "
-                               "object with an integer 'batch'); repair or delete that line (or it and the ones "
-                               "after it, to continue from there), then try again")
+            raise MetricsError(
+                f"{path}: line {number} of {len(lines)} is damaged ({line[:40]!r} is not a JSON "
+                "object with an integer 'batch'); repair or delete that line (or it and the ones "
+                "after it, to continue from there), then try again"
+            )
         rows.append(row)
     return rows
 

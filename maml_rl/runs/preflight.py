@@ -81,8 +81,11 @@ def check_environment(config: Config, source: str) -> EnvironmentInfo:
                 tasks = batch.family.sample_tasks(1, np.random.default_rng(0))
                 batch.reset(tasks, [0])
                 batch.step(((batch.action_low + batch.action_high) / 2)[None], np.ones(1, dtype=bool))
-                info = EnvironmentInfo(batch.observation_dim, len(batch.action_low),
-                                       SLOT_BYTES.get(type(batch).__name__, DEFAULT_SLOT_BYTES))
+                info = EnvironmentInfo(
+                    batch.observation_dim,
+                    len(batch.action_low),
+                    SLOT_BYTES.get(type(batch).__name__, DEFAULT_SLOT_BYTES),
+                )
             finally:
                 batch.close()
     except Exception as e:  # noqa: BLE001 - whatever the environment raises, the cause is the input
@@ -91,8 +94,10 @@ def check_environment(config: Config, source: str) -> EnvironmentInfo:
             raise ConfigError(f"{source}: cannot make {config.env_name}: {type(e).__name__}: {reason}") from None
         known = environment_keywords(config.env_name)
         hint = f"; {config.env_name} takes: {', '.join(known)}" if known else ""
-        raise ConfigError(f"{source}: key 'env-kwargs' {config.env_kwargs!r} is rejected by {config.env_name} "
-                          f"({type(e).__name__}: {reason}){hint}") from None
+        raise ConfigError(
+            f"{source}: key 'env-kwargs' {config.env_kwargs!r} is rejected by {config.env_name} "
+            f"({type(e).__name__}: {reason}){hint}"
+        ) from None
     return info
 
 
@@ -132,7 +137,9 @@ def estimate_memory(config: Config, env: EnvironmentInfo) -> MemoryEstimate:
     units, params = policy_sizes(config, env.observation_dim, env.action_dim)
     slots = config.meta_batch_size * config.fast_batch_size
     steps = slots * config.horizon
-    per_step = 4 * (FLOATS_PER_STEP + FLOATS_PER_UNIT_STEP * units + FLOATS_PER_IO_STEP * (env.observation_dim + env.action_dim))
+    per_step = 4 * (
+        FLOATS_PER_STEP + FLOATS_PER_UNIT_STEP * units + FLOATS_PER_IO_STEP * (env.observation_dim + env.action_dim)
+    )
     inner_steps = max(1.0, (config.num_steps + 1) / 2)  # each further inner step keeps another graph
     return MemoryEstimate(
         learner=math.ceil(steps * per_step * inner_steps),
@@ -152,7 +159,9 @@ def _largest(config: Config, estimate: MemoryEstimate, units: int) -> str:
         "policy.hidden-sizes": units / sum(defaults.policy.hidden_sizes),
     }
     if estimate.learner >= max(estimate.parameters, estimate.physics):
-        candidates.update({"horizon": config.horizon / defaults.horizon, "num-steps": config.num_steps / defaults.num_steps})
+        candidates.update(
+            {"horizon": config.horizon / defaults.horizon, "num-steps": config.num_steps / defaults.num_steps}
+        )
     elif estimate.physics > estimate.parameters:
         candidates.pop("policy.hidden-sizes")
     else:
@@ -173,7 +182,8 @@ def check_memory(config: Config, source: str, env: EnvironmentInfo, available: i
             f"({format_bytes(estimate.learner)} for {estimate.steps:,} time steps = meta-batch-size "
             f"{config.meta_batch_size} x fast-batch-size {config.fast_batch_size} x horizon {config.horizon}, "
             f"{format_bytes(estimate.parameters)} for the per-task parameters, {format_bytes(estimate.physics)} for "
-            f"{estimate.slots:,} simulations), but {format_bytes(available)} is available; lower {_largest(config, estimate, units)}")
+            f"{estimate.slots:,} simulations), but {format_bytes(available)} is available; lower {_largest(config, estimate, units)}"
+        )
     return estimate
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
-                ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+CGROUP_FILES = (
+    ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
+    ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+)
 
 
 def available_memory() -> int | None:
@@ -58,7 +60,9 @@ def check_output_folder(folder: Path, flag: str = "--output-folder") -> Path | N
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise FolderError(f"{flag} {folder}: cannot create it ({_reason(e)}); choose a folder you can write to") from None
+        raise FolderError(
+            f"{flag} {folder}: cannot create it ({_reason(e)}); choose a folder you can write to"
+        ) from None
     probe = folder / f".write-probe-{os.getpid()}"
     try:
         with open(probe, "wb") as f:
@@ -68,7 +72,9 @@ def check_output_folder(folder: Path, flag: str = "--output-folder") -> Path | N
     except OSError as e:
         _unlink(probe)
         remove_created(folder, created)
-        raise FolderError(f"{flag} {folder}: cannot write into it ({_reason(e)}); choose a folder you can write to") from None
+        raise FolderError(
+            f"{flag} {folder}: cannot write into it ({_reason(e)}); choose a folder you can write to"
+        ) from None
     _unlink(probe)
     return created
 

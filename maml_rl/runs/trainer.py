@@ -76,7 +76,9 @@ def train(
             experiment.policy.load_state_dict(state["policy"])
         except (KeyError, RuntimeError, TypeError) as e:
             experiment.close()
-            raise RunFolderError(f"{checkpoint_path}: does not match the policy of {CONFIG} ({first_line(e)})") from None
+            raise RunFolderError(
+                f"{checkpoint_path}: does not match the policy of {CONFIG} ({first_line(e)})"
+            ) from None
         start = int(state["batch"]) + 1
         truncate_metrics(folder, start)
     save_config_atomically(config, folder / CONFIG)
@@ -84,8 +86,15 @@ def train(
         experiment.shards = shards(experiment)
 
     log = RunLog(folder)
-    bar = tqdm(range(start, config.num_batches), initial=start, total=config.num_batches, disable=not progress,
-               desc="meta-batch", unit="batch", dynamic_ncols=True)
+    bar = tqdm(
+        range(start, config.num_batches),
+        initial=start,
+        total=config.num_batches,
+        disable=not progress,
+        desc="meta-batch",
+        unit="batch",
+        dynamic_ncols=True,
+    )
     rejections = 0
     saved = start - 1  # the meta-batch the checkpoint holds
     completed = False
@@ -105,13 +114,17 @@ def train(
             saved = batch
             if metrics["nonfinite"]:
                 rejections += 1
-                bar.write(f"warning: meta-batch {batch}: non-finite {metrics['nonfinite']}; update rejected, "
-                          f"parameters kept ({rejections} in a row)", file=sys.stderr)
+                bar.write(
+                    f"warning: meta-batch {batch}: non-finite {metrics['nonfinite']}; update rejected, "
+                    f"parameters kept ({rejections} in a row)",
+                    file=sys.stderr,
+                )
                 if rejections >= config.max_nonfinite_batches:
                     raise TrainingDiverged(
                         f"{rejections} meta-batches in a row were rejected for non-finite numbers (last: "
                         f"{metrics['nonfinite']} at meta-batch {batch}); stopping. {checkpoint_path} holds the last "
-                        "good parameters; lower fast-lr or max-kl, or raise max-nonfinite-batches, then --resume")
+                        "good parameters; lower fast-lr or max-kl, or raise max-nonfinite-batches, then --resume"
+                    )
             else:
                 rejections = 0
             bar.set_postfix(

@@ -52,14 +52,20 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
     env_vars = {"PYTHONPATH": path, **{name: os.environ[name] for name in WORKER_ENVIRONMENT}}
     if address not in (None, "auto"):
         _probe(address)
-    options: dict[str, Any] = {"runtime_env": {"env_vars": env_vars}, "log_to_driver": False, "configure_logging": False}
+    options: dict[str, Any] = {
+        "runtime_env": {"env_vars": env_vars},
+        "log_to_driver": False,
+        "configure_logging": False,
+    }
     if address is None:
         options.update(num_cpus=num_cpus, include_dashboard=False)
     try:
         # "local": always a new instance, never one that `ray start` (or a test's cluster) left running here
         ray.init(address=address or "local", **options)
     except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError, TimeoutError, ...
-        raise ClusterError(f"--ray {address or '(local)'}: cannot connect to the Ray cluster ({first_line(e)})") from None
+        raise ClusterError(
+            f"--ray {address or '(local)'}: cannot connect to the Ray cluster ({first_line(e)})"
+        ) from None
 
 
 def _probe(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
@@ -72,7 +78,9 @@ def _probe(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as e:
-        raise ClusterError(f"--ray {address}: cannot reach the Ray cluster ({e.strerror or type(e).__name__})") from None
+        raise ClusterError(
+            f"--ray {address}: cannot reach the Ray cluster ({e.strerror or type(e).__name__})"
+        ) from None
 
 
 def disconnect() -> None:

@@ -107,7 +107,9 @@ class RayShards:
             raise ClusterError("the Ray cluster has no alive node with a CPU")
         count = shards or len(nodes)
         if not 1 <= count <= config.meta_batch_size:
-            raise ClusterError(f"--shards must be between 1 and meta-batch-size ({config.meta_batch_size}), got {count}")
+            raise ClusterError(
+                f"--shards must be between 1 and meta-batch-size ({config.meta_batch_size}), got {count}"
+            )
         self.slices = task_slices(config.meta_batch_size, count)
         self.placement = [nodes[i % len(nodes)] for i in range(count)]
         per_node = {n["NodeID"]: sum(p["NodeID"] == n["NodeID"] for p in self.placement) for n in nodes}
@@ -131,7 +133,8 @@ class RayShards:
 
         strategy = NodeAffinitySchedulingStrategy(self.placement[i]["NodeID"], soft=True)
         self.actors[i] = self.remote_class.options(num_cpus=self.cpus[i], scheduling_strategy=strategy).remote(
-            self.config, self.state_ref, self.slices[i], self.cpus[i])
+            self.config, self.state_ref, self.slices[i], self.cpus[i]
+        )
 
     def _wait_ready(self, which: range | list[int]) -> None:
         import ray
@@ -139,8 +142,9 @@ class RayShards:
         try:
             ray.get([self.actors[i].ready.remote() for i in which], timeout=READY_TIMEOUT_S)
         except ray.exceptions.GetTimeoutError:
-            raise ClusterError(f"the Ray shards did not start within {READY_TIMEOUT_S:.0f} s (not enough free CPUs "
-                               "in the cluster?)") from None
+            raise ClusterError(
+                f"the Ray shards did not start within {READY_TIMEOUT_S:.0f} s (not enough free CPUs in the cluster?)"
+            ) from None
         except ray.exceptions.RayError as e:
             raise ClusterError(f"a Ray shard failed to start: {first_line(e)}") from None
 
@@ -169,12 +173,18 @@ class RayShards:
                 try:
                     results.append(ray.get(ref))
                     break
-                except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError,
-                        ray.exceptions.NodeDiedError, ray.exceptions.WorkerCrashedError,
-                        ray.exceptions.ObjectLostError):
+                except (
+                    ray.exceptions.RayActorError,
+                    ray.exceptions.ActorUnavailableError,
+                    ray.exceptions.NodeDiedError,
+                    ray.exceptions.WorkerCrashedError,
+                    ray.exceptions.ObjectLostError,
+                ):
                     if attempt == RESTARTS_PER_CALL:
-                        raise ClusterError(f"shard {i} (tasks {self.slices[i].start}-{self.slices[i].stop - 1}) "
-                                           f"died {attempt + 1} times in one call") from None
+                        raise ClusterError(
+                            f"shard {i} (tasks {self.slices[i].start}-{self.slices[i].stop - 1}) "
+                            f"died {attempt + 1} times in one call"
+                        ) from None
                     self._restart(i)
                     ref = getattr(self.actors[i], method).remote(*args)
                 except ray.exceptions.RayTaskError:

@@ -40,8 +40,10 @@ def run_watched(command: list[str], lost_message: Callable[[int], str]) -> int:
     to the parent alone (a scheduler) is passed on.
     """
     child = subprocess.Popen(command, env={**os.environ, CHILD: "1"})
-    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
-                signal.SIGTERM: signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))}
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum)),
+    }
     try:
         status = child.wait()
     finally:

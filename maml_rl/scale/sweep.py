@@ -50,8 +50,9 @@ class PlannedRun:
         return self.folder.name
 
 
-def plan(config_path: Path, policies: list[str], seeds: list[int], assignments: list[str], output: Path,
-         threads: int) -> list[PlannedRun]:
+def plan(
+    config_path: Path, policies: list[str], seeds: list[int], assignments: list[str], output: Path, threads: int
+) -> list[PlannedRun]:
     """The sweep's runs, in policy-then-seed order; folders named as ``train.py`` names them by default."""
     base = load_config(config_path)
     runs = []
@@ -98,8 +99,13 @@ def run_trial(trial: dict[str, Any]) -> None:
     if (folder / CHECKPOINT).exists():
         argv.append("--resume")
     log = tempfile.TemporaryFile(mode="w+")
-    process = subprocess.Popen([sys.executable, str(TRAIN_PY), *argv], cwd=folder.parent, stdout=log,
-                               stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+    process = subprocess.Popen(
+        [sys.executable, str(TRAIN_PY), *argv],
+        cwd=folder.parent,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
+    )
     reported = 0
     while True:
         done = process.poll() is not None
@@ -148,10 +154,15 @@ def run_sweep(runs: list[PlannedRun], output: Path, threads: int, address: str |
         tuner = tune.Tuner(
             trainable,
             param_space={"run": tune.grid_search(specs)},
-            tune_config=tune.TuneConfig(reuse_actors=False, trial_name_creator=_trial_name,
-                                        trial_dirname_creator=_trial_name),
-            run_config=tune.RunConfig(name=f"sweep-{int(time.time())}", storage_path=str(output.resolve() / TUNE_FOLDER),
-                                      verbose=0, log_to_file=True),
+            tune_config=tune.TuneConfig(
+                reuse_actors=False, trial_name_creator=_trial_name, trial_dirname_creator=_trial_name
+            ),
+            run_config=tune.RunConfig(
+                name=f"sweep-{int(time.time())}",
+                storage_path=str(output.resolve() / TUNE_FOLDER),
+                verbose=0,
+                log_to_file=True,
+            ),
         )
         results = tuner.fit()
     return [Path(r.config["run"]["folder"]).name for r in results if r.error is not None]
@@ -169,22 +180,43 @@ def evaluate_runs(runs: list[PlannedRun], output: Path, threads: int, test_args:
         if (run.folder / "results.json").exists():  # test.py writes it after results.npz: the evaluation is whole
             print(f"{run.name}: evaluated already, skipped", file=sys.stderr)
             continue
-        done = subprocess.run([sys.executable, str(TEST_PY), "--run", str(run.folder), "--threads", str(threads),
-                               "--no-progress", *test_args], cwd=output)
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(TEST_PY),
+                "--run",
+                str(run.folder),
+                "--threads",
+                str(threads),
+                "--no-progress",
+                *test_args,
+            ],
+            cwd=output,
+        )
         if done.returncode != 0:
             return done.returncode
     if not finished:
         return 0
-    return subprocess.run([sys.executable, str(COMPARE_PY), *[str(r.folder) for r in finished],
-                           "--output-folder", str(output.resolve() / "comparison")], cwd=output).returncode
+    return subprocess.run(
+        [
+            sys.executable,
+            str(COMPARE_PY),
+            *[str(r.folder) for r in finished],
+            "--output-folder",
+            str(output.resolve() / "comparison"),
+        ],
+        cwd=output,
+    ).returncode
 
 
 def check_policies(text: str) -> list[str]:
     policies = [p.strip() for p in text.split(",") if p.strip()]
     bad = [p for p in policies if p not in policy_types()]
     if bad or not policies:
-        raise ConfigError(f"--policies: {','.join(bad) or 'nothing'} is not a policy; give a comma-separated list "
-                          f"of {', '.join(policy_types())} (e.g. mlp,rnn)")
+        raise ConfigError(
+            f"--policies: {','.join(bad) or 'nothing'} is not a policy; give a comma-separated list "
+            f"of {', '.join(policy_types())} (e.g. mlp,rnn)"
+        )
     return policies
 
 
@@ -196,4 +228,3 @@ def check_seeds(text: str) -> list[int]:
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds: {text!r}: give distinct integers, e.g. 1,2,3")
     return seeds
-

@@ -24,12 +24,25 @@ TIMING_KEYS = ("seconds", "env_steps_per_s", "time_sample_before", "time_adapt",
 CASES: dict[str, dict[str, Any]] = {
     "halfcheetah-dir-mlp": {"env-name": "HalfCheetahDir-v0", "policy": {"type": "mlp"}},
     "halfcheetah-dir-rnn": {"env-name": "HalfCheetahDir-v0", "policy": {"type": "rnn"}},
-    "halfcheetah-dir-rnn-reward": {"env-name": "HalfCheetahDir-v0", "policy": {
-        "type": "rnn", "hidden-sizes": [32], "inputs": ["observation", "previous-action", "previous-reward"]}},
+    "halfcheetah-dir-rnn-reward": {
+        "env-name": "HalfCheetahDir-v0",
+        "policy": {
+            "type": "rnn",
+            "hidden-sizes": [32],
+            "inputs": ["observation", "previous-action", "previous-reward"],
+        },
+    },
     "2d-navigation-mlp": {"env-name": "2DNavigation-v0", "cg-damping": 0.1, "policy": {"type": "mlp"}},
-    "2d-navigation-rnn": {"env-name": "2DNavigation-v0", "cg-damping": 0.1, "policy": {"type": "rnn", "hidden-sizes": [16]}},
-    "2d-navigation-lstm": {"env-name": "2DNavigation-v0", "cg-damping": 0.1, "policy": {
-        "type": "rnn", "cell": "lstm", "hidden-sizes": [16]}},
+    "2d-navigation-rnn": {
+        "env-name": "2DNavigation-v0",
+        "cg-damping": 0.1,
+        "policy": {"type": "rnn", "hidden-sizes": [16]},
+    },
+    "2d-navigation-lstm": {
+        "env-name": "2DNavigation-v0",
+        "cg-damping": 0.1,
+        "policy": {"type": "rnn", "cell": "lstm", "hidden-sizes": [16]},
+    },
 }
 """2D navigation with cg-damping 0.1: with the default 1e-5, ten CG iterations on its nearly singular Fisher
 turn float32 rounding differences (another CPU's kernels) into percent-sized differences of the step, and the
@@ -44,8 +57,11 @@ def digest(values: Any) -> dict[str, Any]:
     array = values.detach().cpu().numpy() if hasattr(values, "detach") else np.asarray(values)
     array = np.ascontiguousarray(array)
     as64 = array.astype(np.float64)
-    return {"sha256": hashlib.sha256(array.tobytes()).hexdigest(), "sum": float(np.nansum(as64)),
-            "norm": float(np.sqrt(np.nansum(as64**2)))}
+    return {
+        "sha256": hashlib.sha256(array.tobytes()).hexdigest(),
+        "sum": float(np.nansum(as64)),
+        "norm": float(np.sqrt(np.nansum(as64**2))),
+    }
 
 
 def run(case: str, batches: int = 2) -> dict[str, Any]:
@@ -68,8 +84,11 @@ def run(case: str, batches: int = 2) -> dict[str, Any]:
         evaluation = evaluate(experiment, num_batches=1, seed=9, adapt_steps=2, progress=False)
     finally:
         experiment.sampler.close()
-    return {"metrics": rows, "state": state,
-            "evaluation": {"returns": digest(evaluation.returns), "step_rewards": digest(evaluation.step_rewards)}}
+    return {
+        "metrics": rows,
+        "state": state,
+        "evaluation": {"returns": digest(evaluation.returns), "step_rewards": digest(evaluation.step_rewards)},
+    }
 
 
 def cpu_kind() -> str:
@@ -90,13 +109,18 @@ def cpu_kind() -> str:
                     break  # the first processor is enough
     except OSError:
         pass
-    return (f"{info['model name']} (family {info['cpu family']}, model {info['model']}) / "
-            f"{torch.backends.cpu.get_cpu_capability()}")
+    return (
+        f"{info['model name']} (family {info['cpu family']}, model {info['model']}) / "
+        f"{torch.backends.cpu.get_cpu_capability()}"
+    )
 
 
 if __name__ == "__main__":
     import torch
 
-    json.dump({"torch": torch.__version__, "cpu": cpu_kind(),
-               "cases": {case: run(case) for case in CASES}}, sys.stdout, indent=1)
+    json.dump(
+        {"torch": torch.__version__, "cpu": cpu_kind(), "cases": {case: run(case) for case in CASES}},
+        sys.stdout,
+        indent=1,
+    )
     sys.stdout.write("\n")

@@ -23,8 +23,7 @@ def tiny_config(tmp_path):
     return path
 
 
-def test_cli_end_to_end_writes_results_and_plots_only_to_the_output_folder(tiny_config, tmp_path, monkeypatch,
-                                                                           capsys):
+def test_cli_end_to_end_writes_results_and_plots_only_to_the_output_folder(tiny_config, tmp_path, monkeypatch, capsys):
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -54,13 +53,17 @@ def test_cli_mnist_from_tiny_idx_files_with_accuracy_plot(tmp_path, monkeypatch,
 
     write_tiny_mnist(tmp_path / "idx", n_train=80, n_test=40, gz=True)
     cfg = tmp_path / "m.yaml"
-    cfg.write_text("task: {name: mnist, n_train: 60, n_test: 30, input_dim: 5, hidden_dim: 16, output_dim: 10}\n"
-                   "epochs: 30\nlog_every: 10\nrules: [sgd, np]\nstandardize_weights: true\n"
-                   "sgd: {lr: 0.05}\nnp: {lr: 1.0e-3}\n")
+    cfg.write_text(
+        "task: {name: mnist, n_train: 60, n_test: 30, input_dim: 5, hidden_dim: 16, output_dim: 10}\n"
+        "epochs: 30\nlog_every: 10\nrules: [sgd, np]\nstandardize_weights: true\n"
+        "sgd: {lr: 0.05}\nnp: {lr: 1.0e-3}\n"
+    )
     monkeypatch.delenv("MNIST_DIR", raising=False)
     out = tmp_path / "out"
-    assert main(["--config", str(cfg), "--output-folder", str(out), "--mnist-dir", str(tmp_path / "idx"),
-                 "--no-progress"]) == 0
+    assert (
+        main(["--config", str(cfg), "--output-folder", str(out), "--mnist-dir", str(tmp_path / "idx"), "--no-progress"])
+        == 0
+    )
     res = json.loads((out / "results.json").read_text())
     assert "MNIST IDX files" in res["data_source"]
     assert (out / "accuracy.png").is_file()
@@ -69,15 +72,19 @@ def test_cli_mnist_from_tiny_idx_files_with_accuracy_plot(tmp_path, monkeypatch,
     assert "test accuracy" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args,match", [
-    (["--rules", "sgd,adam"], "unknown rule(s) 'adam'"),
-    (["--epochs", "0"], "epochs must be positive"),
-    (["--mnist-dir", "/no/such/folder"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["--rules", "sgd,adam"], "unknown rule(s) 'adam'"),
+        (["--epochs", "0"], "epochs must be positive"),
+        (["--mnist-dir", "/no/such/folder"], "does not exist"),
+    ],
+)
 def test_cli_bad_input_gives_one_line_error(tiny_config, tmp_path, capsys, args, match):
     if "--mnist-dir" in args:
-        tiny_config.write_text(TINY.replace("name: teacher-student", "name: mnist").replace("output_dim: 2",
-                                                                                          "output_dim: 10"))
+        tiny_config.write_text(
+            TINY.replace("name: teacher-student", "name: mnist").replace("output_dim: 2", "output_dim: 10")
+        )
     code = main(["--config", str(tiny_config), "--output-folder", str(tmp_path / "o"), "--no-progress", *args])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("error: ") and match in err[-1]
@@ -89,7 +96,12 @@ def test_cli_missing_key_and_help(tmp_path, capsys):
     bad.write_text("task: {name: teacher-student}\nrules: [sgd]\nsgd: {lr: 0.1}\n")
     assert main(["--config", str(bad), "--output-folder", str(tmp_path / "o")]) == 2
     assert "missing required key 'epochs'" in capsys.readouterr().err
-    help_text = subprocess.run([sys.executable, "-m", "maml_rl.rules", "--help"], capture_output=True, text=True,
-                               cwd=tmp_path, env={"PYTHONPATH": str(REPO), "PATH": ""}).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "maml_rl.rules", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(REPO), "PATH": ""},
+    ).stdout
     for flag in ("--config", "--rules", "--epochs", "--seed", "--output-folder", "--mnist-dir"):
         assert flag in help_text

@@ -27,16 +27,19 @@ def test_shipped_configs_load():
     assert tiny.epochs <= 100
 
 
-@pytest.mark.parametrize("patch,match", [
-    ({"epochz": 3}, "unknown key.*'epochz'"),
-    ({"task": {"name": "teacher-student", "hiden_dim": 3}}, "unknown key.*'hiden_dim' in task"),
-    ({"rules": ["sgd", "adam"]}, "unknown rule.*'adam'"),
-    ({"rules": ["sgd", "wp"]}, "no 'wp:' section"),
-    ({"task": {"name": "cifar"}}, "task.name.*'cifar' is not allowed"),
-    ({"sgd": {}}, "missing required key 'sgd.lr'"),
-    ({"sgd": {"lr": -1}}, "sgd.lr must be positive"),
-    ({"epochs": "many"}, "epochs: expected an integer"),
-])
+@pytest.mark.parametrize(
+    "patch,match",
+    [
+        ({"epochz": 3}, "unknown key.*'epochz'"),
+        ({"task": {"name": "teacher-student", "hiden_dim": 3}}, "unknown key.*'hiden_dim' in task"),
+        ({"rules": ["sgd", "adam"]}, "unknown rule.*'adam'"),
+        ({"rules": ["sgd", "wp"]}, "no 'wp:' section"),
+        ({"task": {"name": "cifar"}}, "task.name.*'cifar' is not allowed"),
+        ({"sgd": {}}, "missing required key 'sgd.lr'"),
+        ({"sgd": {"lr": -1}}, "sgd.lr must be positive"),
+        ({"epochs": "many"}, "epochs: expected an integer"),
+    ],
+)
 def test_bad_configs_fail_with_a_clear_message(patch, match):
     with pytest.raises(ConfigError, match=match):
         config_from_dict({**BASE, **patch})
@@ -48,8 +51,9 @@ def test_missing_required_top_level_key():
 
 
 def test_overrides_and_yaml_number_forms(tmp_path):
-    (tmp_path / "c.yaml").write_text("task: {name: teacher-student}\nepochs: 5\nrules: [sgd, np]\n"
-                                     "sgd: {lr: 1e-2}\nnp: {lr: 1e-4, sigma: 1e-3}\n")
+    (tmp_path / "c.yaml").write_text(
+        "task: {name: teacher-student}\nepochs: 5\nrules: [sgd, np]\nsgd: {lr: 1e-2}\nnp: {lr: 1e-4, sigma: 1e-3}\n"
+    )
     cfg = load_config(tmp_path / "c.yaml")
     assert cfg.sgd.lr == 0.01 and cfg.np.sigma == 0.001
     cfg2 = with_overrides(cfg, rules="np", epochs=7, seed=None)

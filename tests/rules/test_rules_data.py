@@ -47,7 +47,7 @@ def write_tiny_mnist(folder, n_train=60, n_test=30, sep="-", gz=False, seed=0):
     def images(labels):
         x = rng.integers(0, 40, size=(len(labels), 28, 28))
         for i, c in enumerate(labels):
-            x[i, 2 * c: 2 * c + 6, 4:20] += 200
+            x[i, 2 * c : 2 * c + 6, 4:20] += 200
         return np.clip(x, 0, 255).astype(np.uint8)
 
     suffix = ".gz" if gz else ""
@@ -61,8 +61,9 @@ def write_tiny_mnist(folder, n_train=60, n_test=30, sep="-", gz=False, seed=0):
 def test_mnist_from_idx_folder(tmp_path, sep, gz, monkeypatch):
     write_tiny_mnist(tmp_path / "m", sep=sep, gz=gz)
     monkeypatch.delenv("MNIST_DIR", raising=False)
-    task = TaskConfig(name="mnist", n_train=40, n_test=20, input_dim=10, hidden_dim=8, output_dim=10,
-                      mnist_dir=str(tmp_path / "m"))
+    task = TaskConfig(
+        name="mnist", n_train=40, n_test=20, input_dim=10, hidden_dim=8, output_dim=10, mnist_dir=str(tmp_path / "m")
+    )
     d = mnist(task, seed=0)
     assert d.x_train.shape == (40, 10) and d.x_test.shape == (20, 10)
     assert d.y_train.dtype == torch.int64 and set(d.y_train.tolist()) <= set(range(10))
@@ -107,8 +108,9 @@ def test_pca_whiten_gives_unit_variance():
 
 
 def test_teacher_generates_its_labels():
-    task = TaskConfig(name="teacher-student", n_train=32, n_test=16, input_dim=4, hidden_dim=6, output_dim=3,
-                      target_noise_std=0.0)
+    task = TaskConfig(
+        name="teacher-student", n_train=32, n_test=16, input_dim=4, hidden_dim=6, output_dim=3, target_noise_std=0.0
+    )
     d = teacher_student(task, seed=3)
     assert d.x_train.shape == (32, 4) and d.y_train.shape == (32, 3) and d.x_test.shape == (16, 4)
     assert (d.y_train >= 0).all()  # ReLU output layer, no noise

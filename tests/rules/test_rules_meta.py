@@ -25,8 +25,9 @@ def tiny_data(seed=0):
 
 @pytest.mark.parametrize("action", ["weights", "update"])
 def test_weight_env_passes_check_env(action):
-    env = WeightEnv(tiny_data(), _init_fn(SIZES, None, torch.float32), action=action, action_scale=0.5,
-                    episode_length=5)
+    env = WeightEnv(
+        tiny_data(), _init_fn(SIZES, None, torch.float32), action=action, action_scale=0.5, episode_length=5
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # unbounded observation space: weights and loss have no natural bound
         check_env(env, skip_render_check=True)
@@ -59,18 +60,29 @@ def test_ppo_trains_and_the_policy_runs_as_a_learning_rule():
 
     data = tiny_data()
     init = _init_fn(SIZES, None, torch.float32)
-    cfg = MetaConfig(action="update", action_scale=0.1, episode_length=8, total_timesteps=2048, n_steps=256,
-                     batch_size=64, n_epochs=10, learning_rate=3e-3, net_arch=(32,))
+    cfg = MetaConfig(
+        action="update",
+        action_scale=0.1,
+        episode_length=8,
+        total_timesteps=2048,
+        n_steps=256,
+        batch_size=64,
+        n_epochs=10,
+        learning_rate=3e-3,
+        net_arch=(32,),
+    )
     seen = []
     model, env = train_ppo(data, init, cfg, seed=0, progress=seen.append)
     assert sum(seen) == model.num_timesteps >= cfg.total_timesteps
     w0 = init(np.random.default_rng(123))
-    res, _ = run_rule(PolicyRule(model, env), w0, data, epochs=8, log_every=4, generator=torch.Generator(),
-                      progress=False)
+    res, _ = run_rule(
+        PolicyRule(model, env), w0, data, epochs=8, log_every=4, generator=torch.Generator(), progress=False
+    )
     assert res["epochs_run"] == 8 and res["curves"]["epoch"] == [0, 1, 2, 4, 8]
     untrained = PPO("MlpPolicy", env, seed=0, policy_kwargs={"net_arch": [32]})
-    ref, _ = run_rule(PolicyRule(untrained, env), w0, data, epochs=8, log_every=4, generator=torch.Generator(),
-                      progress=False)
+    ref, _ = run_rule(
+        PolicyRule(untrained, env), w0, data, epochs=8, log_every=4, generator=torch.Generator(), progress=False
+    )
     start_loss = res["curves"]["train_loss"][0]
     assert ref["final"]["train_loss"] > 0.95 * start_loss
     assert res["final"]["train_loss"] < 0.85 * start_loss, res["curves"]["train_loss"]

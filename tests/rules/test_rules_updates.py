@@ -12,8 +12,9 @@ from maml_rl.rules.updates import SGD, NodePerturbation, WeightPerturbation, sta
 
 
 def small_task(dtype=torch.float64, n=64, sizes=(5, 12, 3), seed=0) -> Dataset:
-    task = TaskConfig(name="teacher-student", n_train=n, n_test=n, input_dim=sizes[0], hidden_dim=sizes[1],
-                      output_dim=sizes[2])
+    task = TaskConfig(
+        name="teacher-student", n_train=n, n_test=n, input_dim=sizes[0], hidden_dim=sizes[1], output_dim=sizes[2]
+    )
     return teacher_student(task, seed, dtype)
 
 
@@ -26,8 +27,9 @@ def start(data, seed=1):
     return init_weights(sizes, torch.Generator().manual_seed(seed), dtype=data.x_train.dtype)
 
 
-@pytest.mark.parametrize("rule", [SGD(0.01), WeightPerturbation(0.002, 1e-3, 4), NodePerturbation(0.002, 1e-3, 4)],
-                         ids=["sgd", "wp", "np"])
+@pytest.mark.parametrize(
+    "rule", [SGD(0.01), WeightPerturbation(0.002, 1e-3, 4), NodePerturbation(0.002, 1e-3, 4)], ids=["sgd", "wp", "np"]
+)
 def test_each_rule_lowers_the_teacher_student_training_loss(rule):
     data = small_task(torch.float32)
     w = start(data)
@@ -123,7 +125,7 @@ def test_k_batched_perturbations_equal_the_mean_of_k_single_ones(cls):
     rule = cls(0.05, 1e-3, perturbations=5)
     noise = rule.draw_noise(w, data, torch.Generator().manual_seed(2))
     batched, loss = rule.update_from_noise(w, data, noise)
-    singles = [rule.update_from_noise(w, data, tuple(n[i:i + 1] for n in noise))[0] for i in range(5)]
+    singles = [rule.update_from_noise(w, data, tuple(n[i : i + 1] for n in noise))[0] for i in range(5)]
     assert loss == pytest.approx(train_loss(w, data))
     for layer, b in enumerate(batched):
         torch.testing.assert_close(b, torch.stack([s[layer] for s in singles]).mean(0))

@@ -112,16 +112,24 @@ def read_run(implementation: str, path: Path, num_batches: int) -> Run:
     def series(key: str) -> np.ndarray:
         return np.array([float("nan") if rows[b].get(key) is None else float(rows[b][key]) for b in batches])
 
-    return Run(implementation, path, run_seed(path), series("returns_before"), series("returns_after"),
-               series("seconds"))
+    return Run(
+        implementation, path, run_seed(path), series("returns_before"), series("returns_after"), series("seconds")
+    )
 
 
-def bootstrap_ci(samples: Sequence[np.ndarray], statistic: Callable[..., float], resamples: int,
-                 seed: int) -> tuple[float, float]:
+def bootstrap_ci(
+    samples: Sequence[np.ndarray], statistic: Callable[..., float], resamples: int, seed: int
+) -> tuple[float, float]:
     """95 % percentile bootstrap CI of ``statistic`` over independent resamplings of each sample."""
-    result = stats.bootstrap(tuple(np.asarray(s, dtype=float) for s in samples), statistic, n_resamples=resamples,
-                             confidence_level=0.95, method="percentile", vectorized=False,
-                             random_state=np.random.default_rng(seed))
+    result = stats.bootstrap(
+        tuple(np.asarray(s, dtype=float) for s in samples),
+        statistic,
+        n_resamples=resamples,
+        confidence_level=0.95,
+        method="percentile",
+        vectorized=False,
+        random_state=np.random.default_rng(seed),
+    )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
@@ -133,8 +141,7 @@ def welch(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return {"t": float(test.statistic), "p": float(test.pvalue), "df": float(df), "standard_error": math.sqrt(va + vb)}
 
 
-def minimal_detectable_difference(standard_error: float, df: float, power: float = 0.8,
-                                  alpha: float = 0.05) -> float:
+def minimal_detectable_difference(standard_error: float, df: float, power: float = 0.8, alpha: float = 0.05) -> float:
     """The true difference δ that a two-sided Welch test at level ``alpha`` detects with probability ``power``.
 
     With the observed per-group standard deviations taken as the true ones, the test statistic is noncentral t
@@ -157,17 +164,28 @@ def last_mean(values: np.ndarray, last: int) -> float:
 
 def summarize(runs: dict[str, list[Run]], num_batches: int, last: int, resamples: int, seed: int) -> dict[str, Any]:
     """Everything ``comparison.json`` holds (see the module docstring)."""
-    out: dict[str, Any] = {"num_batches": num_batches, "last": last, "window": [num_batches - last, num_batches - 1],
-                           "implementations": {}}
+    out: dict[str, Any] = {
+        "num_batches": num_batches,
+        "last": last,
+        "window": [num_batches - last, num_batches - 1],
+        "implementations": {},
+    }
     complete: dict[str, dict[str, np.ndarray]] = {}
     for name, group in runs.items():
         done = [r for r in group if r.num_batches >= num_batches]
         entry: dict[str, Any] = {
-            "runs": [{"path": str(r.path), "seed": r.seed, "batches": r.num_batches, "complete": r in done,
-                      "last_after": last_mean(r.returns_after, last) if r in done else None,
-                      "last_before": last_mean(r.returns_before, last) if r in done else None,
-                      "seconds_per_batch": float(np.nanmean(r.seconds)) if r.num_batches else None}
-                     for r in group],
+            "runs": [
+                {
+                    "path": str(r.path),
+                    "seed": r.seed,
+                    "batches": r.num_batches,
+                    "complete": r in done,
+                    "last_after": last_mean(r.returns_after, last) if r in done else None,
+                    "last_before": last_mean(r.returns_before, last) if r in done else None,
+                    "seconds_per_batch": float(np.nanmean(r.seconds)) if r.num_batches else None,
+                }
+                for r in group
+            ],
         }
         seconds = np.concatenate([r.seconds for r in group]) if group else np.array([])
         entry["seconds_per_batch"] = float(np.nanmean(seconds)) if seconds.size else None
@@ -191,7 +209,9 @@ def summarize(runs: dict[str, list[Run]], num_batches: int, last: int, resamples
         diffs[key] = {
             "difference": float(a.mean() - b.mean()),
             "ci95": bootstrap_ci([a, b], lambda x, y: np.mean(x) - np.mean(y), resamples, seed),
-            "welch_t": test["t"], "welch_p": test["p"], "welch_df": test["df"],
+            "welch_t": test["t"],
+            "welch_p": test["p"],
+            "welch_df": test["df"],
             "standard_error": test["standard_error"],
             "minimal_detectable_difference_80": minimal_detectable_difference(test["standard_error"], test["df"]),
         }
@@ -202,17 +222,30 @@ def summarize(runs: dict[str, list[Run]], num_batches: int, last: int, resamples
 def plot(runs: dict[str, list[Run]], num_batches: int, last: int, path: Path) -> None:
     """The two-panel figure: post-adaptation return (top), pre-adaptation return (bottom)."""
     fig, axes = plt.subplots(2, 1, figsize=(9, 8), sharex=True)
-    for ax, attribute, title in ((axes[0], "returns_after", "after one inner step (post-adaptation)"),
-                                 (axes[1], "returns_before", "before adaptation (pre-adaptation)")):
+    for ax, attribute, title in (
+        (axes[0], "returns_after", "after one inner step (post-adaptation)"),
+        (axes[1], "returns_before", "before adaptation (pre-adaptation)"),
+    ):
         for name, group in runs.items():
             color = COLORS[name]
             for r in group:
-                ax.plot(np.arange(r.num_batches), getattr(r, attribute), color=color, lw=0.7, alpha=0.45,
-                        ls="-" if r.num_batches >= num_batches else ":")
+                ax.plot(
+                    np.arange(r.num_batches),
+                    getattr(r, attribute),
+                    color=color,
+                    lw=0.7,
+                    alpha=0.45,
+                    ls="-" if r.num_batches >= num_batches else ":",
+                )
             done = [getattr(r, attribute)[:num_batches] for r in group if r.num_batches >= num_batches]
             if done:
-                ax.plot(np.arange(num_batches), np.mean(done, axis=0), color=color, lw=2.2,
-                        label=f"{name}: mean of {len(done)} seeds")
+                ax.plot(
+                    np.arange(num_batches),
+                    np.mean(done, axis=0),
+                    color=color,
+                    lw=2.2,
+                    label=f"{name}: mean of {len(done)} seeds",
+                )
             partial = [r for r in group if r.num_batches < num_batches]
             if partial:
                 ax.plot([], [], color=color, lw=0.7, ls=":", label=f"{name}: {len(partial)} incomplete run(s)")
@@ -253,24 +286,34 @@ def markdown(summary: dict[str, Any], runs: dict[str, list[Run]], args: argparse
         entry = summary["implementations"].get(name)
         if entry is None:
             continue
-        per_seed = ", ".join(f"{r['seed']}: {fmt(r['last_after'])}" if r["complete"] else
-                             f"{r['seed']}: incomplete ({r['batches']}/{n})" for r in entry["runs"])
+        per_seed = ", ".join(
+            f"{r['seed']}: {fmt(r['last_after'])}" if r["complete"] else f"{r['seed']}: incomplete ({r['batches']}/{n})"
+            for r in entry["runs"]
+        )
         after, before = entry["after"], entry["before"]
         ci = after.get("ci95")
         ci_text = f" [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else ""
-        lines.append(f"| {name} | {per_seed} | {fmt(after['mean'])}{ci_text} | {fmt(before['mean'])} | "
-                     f"{fmt(entry['seconds_per_batch'], 1)} |")
-    lines += ["", "## Difference, ours − reference", "",
-              "| measure | difference [95 % bootstrap CI] | Welch's t (df) | p | smallest detectable difference (80 % power) |",
-              "|---|---|---|---|---|"]
+        lines.append(
+            f"| {name} | {per_seed} | {fmt(after['mean'])}{ci_text} | {fmt(before['mean'])} | "
+            f"{fmt(entry['seconds_per_batch'], 1)} |"
+        )
+    lines += [
+        "",
+        "## Difference, ours − reference",
+        "",
+        "| measure | difference [95 % bootstrap CI] | Welch's t (df) | p | smallest detectable difference (80 % power) |",
+        "|---|---|---|---|---|",
+    ]
     for key, label in (("after", "post-adaptation return"), ("before", "pre-adaptation return")):
         d = summary["ours_minus_reference"].get(key)
         if d is None:
             lines.append(f"| {label} | needs ≥ 2 complete runs of each | | | |")
             continue
-        lines.append(f"| {label} | {fmt(d['difference'])} [{fmt(d['ci95'][0])}, {fmt(d['ci95'][1])}] | "
-                     f"{fmt(d['welch_t'])} ({fmt(d['welch_df'], 1)}) | {d['welch_p']:.3g} | "
-                     f"{fmt(d['minimal_detectable_difference_80'])} |")
+        lines.append(
+            f"| {label} | {fmt(d['difference'])} [{fmt(d['ci95'][0])}, {fmt(d['ci95'][1])}] | "
+            f"{fmt(d['welch_t'])} ({fmt(d['welch_df'], 1)}) | {d['welch_p']:.3g} | "
+            f"{fmt(d['minimal_detectable_difference_80'])} |"
+        )
     lines += [
         "",
         "How computed: each seed's value is its mean over the window; CIs are percentile bootstraps "
@@ -296,19 +339,26 @@ def markdown(summary: dict[str, Any], runs: dict[str, list[Run]], args: argparse
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--ours", nargs="+", type=Path, required=True, help="our run folders (metrics.jsonl)")
-    parser.add_argument("--reference", nargs="+", type=Path, required=True,
-                        help="the reference port's run folders or JSON-lines files")
+    parser.add_argument(
+        "--reference", nargs="+", type=Path, required=True, help="the reference port's run folders or JSON-lines files"
+    )
     parser.add_argument("--num-batches", type=int, default=150, help="meta-batches of a complete run (default 150)")
-    parser.add_argument("--last", type=int, default=30, help="window of the table: the last N meta-batches (default 30)")
+    parser.add_argument(
+        "--last", type=int, default=30, help="window of the table: the last N meta-batches (default 30)"
+    )
     parser.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples (default 10000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     parser.add_argument("--ours-commit", default="7d32e95", help="our commit the runs were made at")
-    parser.add_argument("--reference-commit", default="21d4ba1ccd300a403928e6db553c9529bcc3fbdf",
-                        help="the reference's snapshot commit")
-    parser.add_argument("--output-folder", type=Path, default=HERE, help="where to write (default: this script's folder)")
+    parser.add_argument(
+        "--reference-commit", default="21d4ba1ccd300a403928e6db553c9529bcc3fbdf", help="the reference's snapshot commit"
+    )
+    parser.add_argument(
+        "--output-folder", type=Path, default=HERE, help="where to write (default: this script's folder)"
+    )
     args = parser.parse_args(argv)
     if not 0 < args.last <= args.num_batches:
         parser.error(f"--last must be in 1..--num-batches ({args.num_batches}), got {args.last}")
@@ -317,8 +367,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    runs = {OURS: [read_run(OURS, p.expanduser(), args.num_batches) for p in args.ours],
-            REFERENCE: [read_run(REFERENCE, p.expanduser(), args.num_batches) for p in args.reference]}
+    runs = {
+        OURS: [read_run(OURS, p.expanduser(), args.num_batches) for p in args.ours],
+        REFERENCE: [read_run(REFERENCE, p.expanduser(), args.num_batches) for p in args.reference],
+    }
     summary = summarize(runs, args.num_batches, args.last, args.resamples, args.seed)
     summary["commits"] = {OURS: args.ours_commit, REFERENCE: args.reference_commit}
     args.output_folder.mkdir(parents=True, exist_ok=True)
