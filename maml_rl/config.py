@@ -32,9 +32,13 @@ class ConfigError(ValueError):
     """A bad configuration; the message is one line meant for the user."""
 
 
-def _opt(default: Any, help: str, check: Callable[[Any], str | None] | None = None, **kw: Any) -> Any:
+def _opt(
+    default: Any, help: str, check: Callable[[Any], str | None] | None = None, doc: str | None = None, **kw: Any
+) -> Any:
+    """A config field: its default, a one-line ``help`` (``--help``), a ``check`` of its value (the reason it is
+    wrong, or ``None``) and, where one line is not enough, a longer ``doc`` for the documentation's table."""
     factory = kw.pop("default_factory", None)
-    meta = {"help": help, "check": check}
+    meta = {"help": help, "check": check, "doc": doc or help}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -95,26 +99,48 @@ class PolicyConfig:
         "policy type: mlp (Gaussian MLP), rnn (frozen-recurrence RNN cells), or one registered "
         "with maml_rl.policies.register_policy",
         policy_type_problem,
+        doc="`mlp` (the Gaussian MLP of MAML), `rnn` (recurrent cells whose state is carried within an episode), or "
+        "a type registered with `maml_rl.policies.register_policy` (`module:name` imports `module` first)",
     )
     hidden_sizes: tuple[int, ...] = _opt(
         None, "sizes of the hidden layers", hidden_sizes_check, default_factory=lambda: (64, 64)
     )
     nonlinearity: str = _opt("tanh", "MLP hidden nonlinearity", one_of(sorted(NONLINEARITIES)))
-    cell: str = _opt("rnn", "recurrent cell of the rnn policy: rnn (Elman, tanh), gru or lstm", one_of(sorted(CELLS)))
-    freeze_recurrent: bool = _opt(True, "rnn policy: keep the recurrent weights W_hh, b_hh fixed at their seeded init")
+    cell: str = _opt(
+        "rnn",
+        "recurrent cell of the rnn policy: rnn (Elman, tanh), gru or lstm",
+        one_of(sorted(CELLS)),
+        doc="`rnn` policy cell: `rnn` (h_t = tanh(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh)), `gru`, `lstm`",
+    )
+    freeze_recurrent: bool = _opt(
+        True,
+        "rnn policy: keep the recurrent weights W_hh, b_hh fixed at their seeded init",
+        doc="keep W_hh, b_hh at their seeded initial values: buffers, not parameters, so neither the inner loop nor "
+        "TRPO can change them (`false`: train them too, an ablation)",
+    )
     init_std: float = _opt(1.0, "initial standard deviation of the Gaussian policy", positive)
     inputs: tuple[str, ...] = _opt(
         None,
         f"what the policy sees each step, observation first: {', '.join(INPUT_NAMES)}",
         check_input_names,
         default_factory=lambda: ("observation",),
+        doc="what the policy sees at each step, `observation` first, then any of `previous-action` (its own sampled "
+        "action, in the normalised space), `previous-reward` (the environment's), `episode-start` (1 at an episode's "
+        "first step, else 0); the previous action and reward are 0 at the first step. Both policies accept them",
     )
     spectral_radius: float | None = _opt(
         None,
         "rnn cell: rescale the frozen W_hh to this spectral radius at initialisation (null: PyTorch's init)",
         optional_positive,
+        doc="`rnn` cell only: rescale the frozen W_hh at initialisation so that its largest absolute eigenvalue is "
+        "this value (null: PyTorch's initialisation, about 0.57–0.61 for 64 units)",
     )
-    leak: float = _opt(1.0, "rnn policy: leaky integration h = (1 - leak) h + leak cell(x, h) (1: none)", unit_interval)
+    leak: float = _opt(
+        1.0,
+        "rnn policy: leaky integration h = (1 - leak) h + leak cell(x, h) (1: none)",
+        unit_interval,
+        doc="`rnn` policy: leaky integration h_t = (1 − leak)·h_{t−1} + leak·cell(x_t, h_{t−1}), in (0, 1] (1: none)",
+    )
     recurrent_density: float = _opt(1.0, "rnn policy: fraction of W_hh entries kept non-zero (seeded)", unit_interval)
 
     def __post_init__(self) -> None:
@@ -129,7 +155,13 @@ class PolicyConfig:
 class SamplerConfig:
     """The ``sampler:`` section."""
 
-    backend: str = _opt("auto", "auto (batched where it exists) | batched | gymnasium (reference)", one_of(BACKENDS))
+    backend: str = _opt(
+        "auto",
+        "auto (batched where it exists) | batched | gymnasium (reference)",
+        one_of(BACKENDS),
+        doc="`auto` (the family's batched physics where it has one), `batched`, or `gymnasium` (one gymnasium "
+        "environment per episode slot: the reference the batched physics is tested against)",
+    )
 
 
 @dataclass(frozen=True)
@@ -137,7 +169,11 @@ class Config:
     """Everything a meta-training run needs; defaults are pytorch-maml-rl's HalfCheetahDir values."""
 
     env_name: str = _opt(
-        "HalfCheetahDir-v0", "registered task family (gymnasium id, or module:id to import it first)", task_family
+        "HalfCheetahDir-v0",
+        "registered task family (gymnasium id, or module:id to import it first)",
+        task_family,
+        doc="task family: `HalfCheetahDir-v0`, `HalfCheetahVel-v0`, `AntDir-v0`, `AntVel-v0`, `2DNavigation-v0`, or "
+        "one registered with `maml_rl.envs.register_task_family` (`module:Id-v0` imports `module` first)",
     )
     env_kwargs: dict = _opt(None, "keyword arguments for gymnasium.make", default_factory=dict)
     seed: int = _opt(1, "seed of every random draw (tasks, resets, action noise, initial weights)", seed_range)
@@ -146,12 +182,20 @@ class Config:
     first_order: bool = _opt(False, "drop the second-order term of the meta-gradient (FOMAML)")
     fast_batch_size: int = _opt(20, "episodes per task for the inner update (and for validation)", positive)
     num_steps: int = _opt(1, "inner-loop gradient steps", positive)
-    fast_lr: float = _opt(0.1, "inner-loop step size alpha (0 = no adaptation, a control)", non_negative)
+    fast_lr: float = _opt(
+        0.1,
+        "inner-loop step size alpha (0 = no adaptation, a control)",
+        non_negative,
+        doc="inner-loop step size α (0 is allowed: no adaptation, a control; with a reward-aware RNN, adaptation by "
+        "memory alone, RL²)",
+    )
     inner_params: str = _opt(
         "all",
         "parameters the inner loop adapts: all, or readout (the Gaussian head's mean layer and log-std; "
         "ANIL); the outer step trains all",
         one_of(INNER_PARAMS),
+        doc="what the inner loop adapts: `all`, or `readout` (only the Gaussian head's mean layer and log-std; ANIL, "
+        "Raghu et al. 2020); the outer TRPO step always trains every learnable parameter",
     )
     num_batches: int = _opt(500, "meta-batches (outer steps) to train", positive)
     meta_batch_size: int = _opt(40, "tasks per meta-batch", positive)
@@ -162,7 +206,11 @@ class Config:
     ls_backtrack_ratio: float = _opt(0.8, "line-search step shrink factor", open_unit_interval)
     horizon: int = _opt(100, "maximum episode length", positive)
     normalization_scale: float = _opt(
-        10.0, "the policy acts in [-scale, scale], mapped onto the action bounds", action_scale_range
+        10.0,
+        "the policy acts in [-scale, scale], mapped onto the action bounds",
+        action_scale_range,
+        doc="the policy acts in [−scale, scale], clipped and mapped linearly onto the action bounds "
+        "(pytorch-maml-rl's normalisation)",
     )
     device: str = _opt("cpu", "device of the policy and learner (physics stays on the CPU)", one_of(DEVICES))
     max_nonfinite_batches: int = _opt(
@@ -275,15 +323,36 @@ def save_config(config: Config, path: str | os.PathLike[str]) -> None:
         yaml.safe_dump(to_dict(config), f, sort_keys=False)
 
 
-def config_help() -> str:
-    """Every config key with its default and meaning, for ``--help`` and the README."""
-    lines = []
+@dataclass(frozen=True)
+class KeyReference:
+    """One config key as the documentation shows it."""
+
+    key: str
+    """dotted and hyphenated, as YAML and ``--set`` spell it (``policy.hidden-sizes``)"""
+    default: str
+    help: str
+    doc: str
+
+
+def config_reference() -> list[KeyReference]:
+    """Every config key with its default and meaning, in the order of the dataclasses: the one source of
+    ``train.py --help``'s key list and of the documentation's configuration table."""
+    rows = []
     for cls, prefix in ((Config, ""), (PolicyConfig, "policy."), (SamplerConfig, "sampler.")):
         for f in fields(cls):
             if dataclasses.is_dataclass(_default(f)):
                 continue
-            lines.append(f"  {prefix}{f.name.replace('_', '-')}: {_format(_default(f))}  -- {f.metadata['help']}")
-    return "\n".join(lines)
+            rows.append(
+                KeyReference(
+                    f"{prefix}{f.name.replace('_', '-')}", _format(_default(f)), f.metadata["help"], f.metadata["doc"]
+                )
+            )
+    return rows
+
+
+def config_help() -> str:
+    """Every config key with its default and meaning, for ``--help``."""
+    return "\n".join(f"  {row.key}: {row.default}  -- {row.help}" for row in config_reference())
 
 
 def _finite_number(value: Any, where: str) -> float:

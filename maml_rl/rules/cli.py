@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
+import os
 import json
 import sys
 from collections.abc import Sequence
@@ -62,6 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_extra(cfg) -> None:
+    """The lab's own dependencies (the ``rules`` extra), where this experiment needs them: PPO for the learned
+    rule, scikit-learn for the offline digits that stand in for MNIST."""
+    needed = {"stable_baselines3": "meta" in cfg.rules}
+    if cfg.task.name == "mnist":
+        needed["sklearn"] = not (cfg.task.mnist_dir or os.environ.get("MNIST_DIR"))
+    missing = [module for module, wanted in needed.items() if wanted and importlib.util.find_spec(module) is None]
+    if missing:
+        raise ConfigError(f"the learning-rules lab needs {', '.join(missing)} for this experiment: "
+                          'pip install -e ".[rules]"')
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out, created = Path(args.output_folder), None
@@ -72,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = with_overrides(
             cfg, rules=args.rules, epochs=args.epochs, seed=args.seed, log_every=args.log_every, threads=args.threads
         )
+        check_extra(cfg)
         check_memory(cfg, available_memory())
         out = Path(args.output_folder)
         created = check_output_folder(out)  # before the run, not after it

@@ -214,7 +214,7 @@ def mnist(task: TaskConfig, seed: int, dtype: torch.dtype = torch.float32, label
         x_tr, y_tr, x_te, y_te = x_tr_all[tr], y_tr_all[tr], x_te_all[te], y_te_all[te]
         source = f"MNIST IDX files from {folder} ({task.n_train} train / {task.n_test} test samples)"
     else:
-        from sklearn.datasets import load_digits
+        from sklearn.datasets import load_digits  # the rules extra, imported on use
 
         digits = load_digits()
         n_all = len(digits.target)

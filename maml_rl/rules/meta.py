@@ -119,6 +119,7 @@ def train_ppo(
 
     ``progress(n)`` is called with the number of new environment steps after each rollout.
     """
+    # the rules extra, imported on use: the rest of the lab runs without it
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
