@@ -18,15 +18,15 @@ from pathlib import Path
 
 from maml_rl.cli import ArgumentParser, add_threads_flag
 from maml_rl.config import Config, ConfigError, config_help, load_config, with_overrides
-from maml_rl.exits import BAD_INPUT, DIVERGED, OK, WRITE_FAILED, error_line
+from maml_rl.exits import BAD_INPUT, DIVERGED, OK, TERMINATED, WRITE_FAILED, error_line
 from maml_rl.policies.registry import policy_types
 from maml_rl.process import usable_cores
-from maml_rl.runs.folder import RunFolderError, check_resumable, config_differences, default_run_folder, resume_command
+from maml_rl.runs.folder import RunFolderError, check_not_busy, config_differences, default_run_folder, resume_command
 from maml_rl.runs.log import CHECKPOINT, CONFIG, MetricsError, RunWriteError
 from maml_rl.runs.preflight import check_config
 from maml_rl.runs.resources import FolderError, check_output_folder
 from maml_rl.runs.signals import exit_status, stop_signals_as_exceptions
-from maml_rl.runs.trainer import TrainingDiverged, train
+from maml_rl.runs.trainer import TrainingDiverged, resume_start, train
 from maml_rl.scale.ray_session import ClusterError, ray_session
 from maml_rl.scale.ray_shards import RayShards
 from maml_rl.scale.supervise import as_child, is_child, run_watched
@@ -189,8 +189,16 @@ def main(argv: list[str] | None = None) -> int:
 
                 if not torch.cuda.is_available():
                     raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu")
+            check_not_busy(folder)
             if args.resume:
-                check_resumable(folder)
+                _, start = resume_start(folder, config)
+                if start == config.num_batches:
+                    print(
+                        f"nothing to do: {folder} already has all {start} of its meta-batches; nothing was changed "
+                        f"(to train on, resume with --num-batches above {start})",
+                        file=sys.stderr,
+                    )
+                    return OK
             check_config(config, source)
             check_output_folder(folder)
             if ray is not None and not is_child():
@@ -233,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             return WRITE_FAILED
         except KeyboardInterrupt as interrupt:
-            what = "terminated (SIGTERM)" if exit_status(interrupt) == 143 else "interrupted"
+            what = "terminated (SIGTERM)" if exit_status(interrupt) == TERMINATED else "interrupted"
             if folder is not None and (folder / CHECKPOINT).exists():
                 print(
                     f"\n{what}: {folder} holds every meta-batch completed so far; continue with\n"

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 
+from maml_rl.runs.folder import completed_batches
 from maml_rl.runs.log import CHECKPOINT, load_checkpoint
-from maml_rl.scale.sweep import completed_batches, plan
+from maml_rl.scale.sweep import plan
 
 REPO = Path(__file__).resolve().parents[1]
 BATCHES = 40

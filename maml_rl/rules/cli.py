@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
-import os
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,8 +72,9 @@ def check_extra(cfg) -> None:
         needed["sklearn"] = not (cfg.task.mnist_dir or os.environ.get("MNIST_DIR"))
     missing = [module for module, wanted in needed.items() if wanted and importlib.util.find_spec(module) is None]
     if missing:
-        raise ConfigError(f"the learning-rules lab needs {', '.join(missing)} for this experiment: "
-                          'pip install -e ".[rules]"')
+        raise ConfigError(
+            f'the learning-rules lab needs {", ".join(missing)} for this experiment: pip install -e ".[rules]"'
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

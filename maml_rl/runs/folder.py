@@ -3,8 +3,12 @@ what differs from a run's config, and the shortest command that resumes a run.""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +17,8 @@ from maml_rl.exits import first_line
 from maml_rl.experiment import Experiment
 from maml_rl.runs.log import CHECKPOINT, CONFIG, load_checkpoint, read_metrics
 
+LOCK = ".lock"
+"""Held (``flock``) by the trainer writing the folder; the kernel releases it when that process ends, however."""
 RUNS = Path("runs")
 """Where run folders go by default (relative to the working directory)."""
 RESUMABLE_KEYS = ("num-batches", "device")
@@ -29,6 +35,47 @@ OVERRIDES = {
 class RunFolderError(RuntimeError):
     """A run folder that cannot be used as asked (exists without --resume, nothing to resume, a damaged
     checkpoint, a checkpoint that does not fit its config, not a run folder at all)."""
+
+
+def check_not_busy(folder: Path) -> None:
+    """Raises :class:`RunFolderError` (as :func:`exclusive` would) if a trainer holds the folder now; for the
+    scripts, to stop before any other work."""
+    if (Path(folder) / LOCK).exists():
+        with exclusive(folder):
+            pass
+
+
+@contextmanager
+def exclusive(folder: Path) -> Iterator[None]:
+    """Holds the run folder's advisory lock for the block: a second trainer on the same folder stops at once.
+
+    The lock is ``flock`` on ``folder/.lock`` (which holds the owner's process id, for the message), so a lock
+    left by a killed process never blocks: the kernel drops it with the process. Raises
+    :class:`RunFolderError` naming the folder and the process holding it.
+    """
+    path = Path(folder) / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RunFolderError(
+            f"{folder} is in use by another trainer (process {holder}); wait until it ends, or stop it, and then "
+            "continue the run with --resume"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock; the file stays (removing it would race with a process about to lock it)
+
+
+def completed_batches(folder: Path) -> int:
+    """Meta-batches the run folder's checkpoint holds (0 without one)."""
+    path = Path(folder) / CHECKPOINT
+    return int(_load(path, "cpu")["batch"]) + 1 if path.exists() else 0
 
 
 def default_run_folder(config_path: Path, config: Config) -> Path:

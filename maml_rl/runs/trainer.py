@@ -18,7 +18,7 @@ from maml_rl.config import Config, to_dict
 from maml_rl.exits import first_line
 from maml_rl.experiment import Experiment
 from maml_rl.metabatch import Slices
-from maml_rl.runs.folder import RunFolderError, check_resumable
+from maml_rl.runs.folder import RunFolderError, check_resumable, exclusive
 from maml_rl.runs.log import (
     CHECKPOINT,
     CONFIG,
@@ -54,21 +54,57 @@ def train(
         shards: makes where the tasks are sampled and adapted from the built (and, on resume, restored)
             experiment, e.g. ``lambda e: RayShards(config, e.policy.state_dict(), 4)``; default: this process.
 
+    The folder is locked while training (:func:`~maml_rl.runs.folder.exclusive`): a second trainer on it stops
+    at once. Resuming a run that already has ``config.num_batches`` meta-batches does nothing and writes
+    nothing; one that has more is refused (its record would stop matching the run).
+
     Raises :class:`~maml_rl.runs.folder.RunFolderError` or :class:`~maml_rl.runs.log.MetricsError` before
     writing anything if the folder cannot be used as asked, :class:`~maml_rl.runs.log.RunWriteError` if a write
     fails (the files keep the last complete meta-batch) and :class:`TrainingDiverged`. A meta-batch's metrics
     line and checkpoint are written with SIGINT and SIGTERM held back (see :mod:`maml_rl.runs.signals`).
     """
     folder = Path(output_folder)
-    checkpoint_path = folder / CHECKPOINT
-    start = 0
-    if resume:
-        state = check_resumable(folder, config.device)
-    elif checkpoint_path.exists():
+    if not resume and (folder / CHECKPOINT).exists():
         raise RunFolderError(
             f"{folder} already holds a run; pass --resume to continue it or choose another --output-folder"
         )
     folder.mkdir(parents=True, exist_ok=True)
+    with exclusive(folder):
+        _train_locked(config, folder, resume, progress, threads, shards)
+    return folder
+
+
+def resume_start(folder: Path, config: Config) -> tuple[dict, int]:
+    """The checkpoint of the run to resume and the meta-batch it continues from; refuses a ``num-batches`` below
+    what the run already has."""
+    state = check_resumable(folder, config.device)
+    start = int(state["batch"]) + 1
+    if start > config.num_batches:
+        raise RunFolderError(
+            f"{folder} already has {start} meta-batches, more than --num-batches {config.num_batches}; resume with "
+            f"--num-batches {start} or more (nothing was changed)"
+        )
+    return state, start
+
+
+def _train_locked(
+    config: Config,
+    folder: Path,
+    resume: bool,
+    progress: bool,
+    threads: int | None,
+    shards: Callable[[Experiment], Slices] | None,
+) -> None:
+    checkpoint_path = folder / CHECKPOINT
+    start = 0
+    if resume:
+        state, start = resume_start(folder, config)
+        if start == config.num_batches:
+            return  # nothing to do: no file is touched
+    elif checkpoint_path.exists():  # another trainer finished a meta-batch here meanwhile
+        raise RunFolderError(
+            f"{folder} already holds a run; pass --resume to continue it or choose another --output-folder"
+        )
 
     experiment = Experiment.build(config, threads)
     if resume:
@@ -141,4 +177,3 @@ def train(
         except RunWriteError:
             if completed:  # else the error that stopped the run is the one to report
                 raise
-    return folder

@@ -24,8 +24,8 @@ from typing import Any
 from maml_rl.config import ConfigError, load_config, with_overrides
 from maml_rl.policies.registry import policy_types
 from maml_rl.process import usable_cores
-from maml_rl.runs.folder import default_run_folder
-from maml_rl.runs.log import CHECKPOINT, CONFIG, MetricsError, load_checkpoint, read_metrics
+from maml_rl.runs.folder import completed_batches, default_run_folder
+from maml_rl.runs.log import CHECKPOINT, CONFIG, MetricsError, read_metrics
 from maml_rl.scale.ray_session import ray_session
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,14 +66,6 @@ def plan(
             argv += ["--output-folder", str(folder), "--threads", str(threads), "--no-progress"]
             runs.append(PlannedRun(policy, seed, folder, tuple(argv)))
     return runs
-
-
-def completed_batches(folder: Path) -> int:
-    """Meta-batches the run folder's checkpoint holds (0 without one)."""
-    path = folder / CHECKPOINT
-    if not path.exists():
-        return 0
-    return int(load_checkpoint(path)["batch"]) + 1
 
 
 def is_finished(run: PlannedRun) -> bool:
