@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from maml_rl.analysis.evaluation import RESULTS, SUMMARY, evaluate, save_results
+from maml_rl.analysis.video import RenderingUnavailable, check_format, make_render_env, record_videos
 from maml_rl.cli import ArgumentParser, add_threads_flag
 from maml_rl.config import ConfigError, load_config, seed_range
 from maml_rl.exits import BAD_INPUT, OK, WRITE_FAILED, error_line
@@ -25,6 +26,9 @@ from maml_rl.runs.preflight import check_config
 from maml_rl.runs.resources import FolderError, check_output_folder
 from maml_rl.runs.signals import exit_status, stop_signals_as_exceptions
 from maml_rl.threads import check_threads
+
+NUM_BATCHES, ADAPT_STEPS = 10, 1
+"""The evaluation's defaults: batches of fresh tasks, and adaptation steps."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,12 +40,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         f"recently modified run folder under {RUNS}/)",
     )
     parser.add_argument("--meta-batch-size", type=int, help="tasks per evaluation batch (default: the run's)")
-    parser.add_argument("--num-batches", type=int, default=10, help="evaluation batches (default: 10)")
+    parser.add_argument("--num-batches", type=int, help=f"evaluation batches (default: {NUM_BATCHES})")
     parser.add_argument(
         "--adapt-steps",
         type=int,
-        default=1,
-        help="adaptation steps K: returns are recorded after 0, 1, ..., K steps, each on fresh episodes (default: 1)",
+        help="adaptation steps K: returns are recorded after 0, 1, ..., K steps, each on fresh episodes "
+        f"(default: {ADAPT_STEPS})",
     )
     parser.add_argument(
         "--seed",
@@ -52,8 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--record-video",
         action="store_true",
-        help="also render one episode per task before and after adaptation into RUN/videos/, "
-        "side by side and alone (headless through MUJOCO_GL=egl, the default, or osmesa)",
+        help="instead of evaluating, render one episode per task before and after adaptation into RUN/videos/, "
+        "side by side and alone (headless through MUJOCO_GL=egl, the default, or osmesa); the evaluation's "
+        "results.npz and results.json are left as they are",
     )
     parser.add_argument("--video-tasks", type=int, default=2, help="tasks to record with --record-video (default: 2)")
     parser.add_argument(
@@ -69,7 +74,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def check_args(args: argparse.Namespace) -> Path:
-    """Everything about the command line that can be checked before the run is loaded; returns the run folder."""
+    """Everything about the command line that can be checked before the run is loaded (for videos: that a frame
+    can be rendered at all); returns the run folder."""
+    evaluation_only = [
+        flag
+        for flag, value in (("--num-batches", args.num_batches), ("--adapt-steps", args.adapt_steps))
+        if value is not None
+    ]
+    if args.record_video and evaluation_only:
+        raise ConfigError(
+            f"--record-video records clips only; {' and '.join(evaluation_only)} set(s) the evaluation: "
+            "run test.py once without --record-video for it"
+        )
+    args.num_batches = NUM_BATCHES if args.num_batches is None else args.num_batches
+    args.adapt_steps = ADAPT_STEPS if args.adapt_steps is None else args.adapt_steps
     for flag, value in (
         ("--num-batches", args.num_batches),
         ("--adapt-steps", args.adapt_steps),
@@ -96,16 +114,14 @@ def check_args(args: argparse.Namespace) -> Path:
     if not (run / CONFIG).is_file():
         raise RunFolderError(f"{run}: no {CONFIG}; is this a run folder written by train.py?")
     config = load_config(run / CONFIG).replace(device=args.device, meta_batch_size=args.meta_batch_size)
+    check_config(config, str(run / CONFIG))
     if args.record_video:
-        from maml_rl.analysis.video import RenderingUnavailable, check_format
-
-        try:
-            check_format(args.video_format)  # fails now, not after the evaluation, when the clips cannot be written
+        try:  # now, before any sampling: no encoder for the format, or no GL backend that renders a frame
+            check_format(args.video_format)
+            make_render_env(config.env_name, config.env_kwargs).close()
         except RenderingUnavailable as e:
             raise ConfigError(f"--record-video: {e}") from None
-        config = config.replace(meta_batch_size=max(config.meta_batch_size, args.video_tasks))
-    check_config(config, str(run / CONFIG))
-    check_output_folder(run, flag="--run")  # results.npz goes there
+    check_output_folder(run, flag="--run")  # results.npz or the videos go there
     return run
 
 
@@ -117,17 +133,23 @@ def main(argv: list[str] | None = None) -> int:
             run = check_args(args)
             experiment = load_run(run, device=args.device, threads=threads, meta_batch_size=args.meta_batch_size)
             seed = experiment.config.seed if args.seed is None else args.seed
-            result = evaluate(experiment, args.num_batches, seed, args.adapt_steps, progress=not args.no_progress)
             try:
-                save_results(result, run)
                 if args.record_video:
-                    from maml_rl.analysis.video import RenderingUnavailable, record_videos
-
                     try:
                         paths = record_videos(experiment, run / "videos", args.video_tasks, seed, args.video_format)
                     except RenderingUnavailable as e:
                         raise ConfigError(f"--record-video: {e}") from None
-                    print(f"wrote {len(paths)} clips to {run / 'videos'}")
+                    finally:
+                        experiment.close()
+                    print(f"wrote {len(paths)} clips to {run / 'videos'} ({RESULTS} is untouched)")
+                    return OK
+                try:
+                    result = evaluate(
+                        experiment, args.num_batches, seed, args.adapt_steps, progress=not args.no_progress
+                    )
+                finally:
+                    experiment.close()
+                save_results(result, run)
             except OSError as e:
                 print(
                     error_line(f"cannot write into {run} ({e.strerror or e}); free some space and run test.py again"),

@@ -232,12 +232,11 @@ def test_record_video_writes_clips_before_and_after(tmp_path):
     )
     import imageio.v2 as imageio
 
-    assert (
-        evaluate_main(
-            ["--run", str(run), "--num-batches", "1", "--record-video", "--video-tasks", "2", "--no-progress"]
-        )
-        == 0
-    )
+    assert evaluate_main(["--run", str(run), "--num-batches", "1", "--adapt-steps", "2", "--no-progress"]) == 0
+    evaluation = {name: (run / name).read_bytes() for name in ("results.npz", "results.json")}
+    assert evaluate_main(["--run", str(run), "--record-video", "--video-tasks", "2", "--no-progress"]) == 0
+    # recording never replaces the evaluation (compare.py reads its adaptation curves from it)
+    assert {name: (run / name).read_bytes() for name in evaluation} == evaluation
     names = [f"task{i}_{kind}" for i in (0, 1) for kind in ("after", "before", "before_after")]
     assert sorted(p.name for p in (run / "videos").iterdir()) == [f"{n}.mp4" for n in names]
     for name, width in (("task0_before", 320), ("task0_before_after", 640)):
@@ -253,8 +252,6 @@ def test_record_video_writes_clips_before_and_after(tmp_path):
             [
                 "--run",
                 str(run),
-                "--num-batches",
-                "1",
                 "--record-video",
                 "--video-tasks",
                 "1",
@@ -287,8 +284,17 @@ def test_record_video_without_gl_says_so(tmp_path, monkeypatch, capsys):
         raise video.RenderingUnavailable("cannot render (simulated: no GL backend)")
 
     monkeypatch.setattr(video, "make_render_env", broken)
-    assert evaluate_main(["--run", str(run), "--num-batches", "1", "--record-video", "--no-progress"]) == 2
+    monkeypatch.setitem(evaluate_main.__globals__, "make_render_env", broken)
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the run was loaded before the rendering check")
+
+    monkeypatch.setitem(evaluate_main.__globals__, "load_run", no_work)  # fails before any sampling
+    assert evaluate_main(["--run", str(run), "--record-video", "--no-progress"]) == 2
     assert "--record-video: cannot render" in capsys.readouterr().err
+    assert not (run / "results.npz").exists() and not (run / "videos").exists()
+    assert evaluate_main(["--run", str(run), "--record-video", "--adapt-steps", "3", "--no-progress"]) == 2
+    assert "--record-video records clips only; --adapt-steps" in capsys.readouterr().err
     assert evaluate_main(["--run", str(run), "--record-video", "--video-tasks", "0", "--no-progress"]) == 2
     assert "--video-tasks must be >= 1" in capsys.readouterr().err
 
@@ -296,5 +302,5 @@ def test_record_video_without_gl_says_so(tmp_path, monkeypatch, capsys):
 def test_record_video_of_a_task_without_a_renderer_says_so(tmp_path, capsys):
     run = tmp_path / "run"
     assert train_main(["--config", str(tiny_config(tmp_path)), "--output-folder", str(run), "--no-progress"]) == 0
-    assert evaluate_main(["--run", str(run), "--num-batches", "1", "--record-video", "--no-progress"]) == 2
+    assert evaluate_main(["--run", str(run), "--record-video", "--no-progress"]) == 2
     assert "2DNavigation-v0 has no renderer" in capsys.readouterr().err
