@@ -27,11 +27,17 @@ def main(argv: list[str] | None = None) -> int:
         default=Path("comparison"),
         help="where comparison.md, comparison.json and the PNG figures go (default: comparison)",
     )
+    parser.add_argument(
+        "--allow-unequal",
+        action="store_true",
+        help="pool runs of unequal lengths, or unfinished ones, into a group (refused by default: their curves "
+        "are cut to the shortest run); comparison.md lists every run's length either way",
+    )
     args = parser.parse_args(argv)
     created = None
     try:
         created = check_output_folder(args.output_folder)
-        comparison = write_comparison(args.runs, args.output_folder)
+        comparison = write_comparison(args.runs, args.output_folder, args.allow_unequal)
     except ValueError as e:  # ConfigError, FolderError and MetricsError are ValueErrors
         remove_created(args.output_folder, created)  # a bad run folder leaves no empty output folder behind
         print(error_line(e), file=sys.stderr)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import yaml
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from maml_rl.analysis.statistics import band, mean_confidence_interval, welch
 from maml_rl.config import flatten_keys
@@ -58,6 +60,29 @@ class RunRecord:
     @property
     def source(self) -> str:
         return "test.py (fresh tasks)" if self.returns is not None else "training metrics (last 10%)"
+
+    @property
+    def length(self) -> int:
+        """Meta-batches the run has (its metrics lines)."""
+        return len(self.metrics)
+
+    @property
+    def planned(self) -> int | None:
+        """The meta-batches its config asks for (``None`` if it does not say)."""
+        value = self.config.get("num-batches")
+        return int(value) if isinstance(value, int) else None
+
+    @property
+    def finished(self) -> bool:
+        return self.planned is None or self.length >= self.planned
+
+    @property
+    def environment(self) -> str:
+        return str(self.config.get("env-name", "?"))
+
+    def length_text(self) -> str:
+        """``33``, or ``21 of 50 (unfinished)``."""
+        return str(self.length) if self.finished else f"{self.length} of {self.planned} (unfinished)"
 
     def before_after(self) -> tuple[float, float]:
         """Mean return before and after (one step of) adaptation."""
@@ -133,8 +158,21 @@ class Comparison:
     ci_over: str = "seeds"
 
     @classmethod
-    def of(cls, runs: list[RunRecord]) -> Comparison:
+    def of(cls, runs: list[RunRecord], allow_unequal: bool = False) -> Comparison:
+        """The comparison of ``runs``, grouped. Pooling runs of unequal lengths, or unfinished ones, into a group
+        is refused (``ValueError`` naming them) unless ``allow_unequal``: their curves would be cut to the
+        shortest and their returns come from different points of training."""
         comparison = cls(group_runs(runs))
+        for label, members in comparison.groups.items():
+            lengths = {r.length for r in members}
+            unfinished = [r for r in members if not r.finished]
+            if (len(lengths) > 1 or unfinished) and not allow_unequal:
+                listed = ", ".join(f"{r.folder.name}: {r.length_text()}" for r in members)
+                raise ValueError(
+                    f"group {label} would pool runs of {'unequal lengths' if len(lengths) > 1 else 'unfinished runs'} "
+                    f"(meta-batches {listed}); compare runs that finished the same number of meta-batches, or pass "
+                    "--allow-unequal to pool them anyway (the curves are cut to the shortest run)"
+                )
         single = all(len(m) == 1 and m[0].returns is not None for m in comparison.groups.values())
         comparison.ci_over = "tasks" if single else "seeds"
         values = {}
@@ -149,6 +187,12 @@ class Comparison:
                 "runs": [str(r.folder) for r in members],
                 "seeds": [r.config.get("seed") for r in members],
                 "source": sorted({r.source for r in members}),
+                "sources": {
+                    source: sum(r.source == source for r in members) for source in sorted({r.source for r in members})
+                },
+                "environments": sorted({r.environment for r in members}),
+                "meta_batches": [r.length for r in members],
+                "unfinished": [str(r.folder) for r in members if not r.finished],
                 **{
                     f"{name}_{stat}": value
                     for name, arr in values[label].items()
@@ -158,17 +202,56 @@ class Comparison:
                 "config": group_settings(members),
             }
         for a, b in combinations(comparison.groups if not single else [], 2):
+            if comparison.per_group[a]["environments"] != comparison.per_group[b]["environments"]:
+                continue  # returns of different task families are not comparable
             for measure in MEASURES:
                 comparison.tests.append(
                     {"groups": [a, b], "measure": measure, **welch(values[a][measure], values[b][measure])}
                 )
         return comparison
 
+    def pooled(self) -> list[str]:
+        """What each group pooled, as Markdown lines: its runs, seeds, environment, run lengths and the source of
+        its returns; and a note where groups are not comparable or not testable."""
+        lines = [
+            "What each group pools:",
+            "",
+            "| group | runs (seeds) | environment | meta-batches per run | returns from |",
+            "|---|---|---|---|---|",
+        ]
+        for label, members in self.groups.items():
+            g = self.per_group[label]
+            lengths = ", ".join(r.length_text() for r in members)
+            sources = "; ".join(f"{source}: {count}" for source, count in g["sources"].items())
+            if len(g["sources"]) > 1:
+                sources += " (mixed)"
+            seeds = ", ".join(str(seed) for seed in g["seeds"])
+            lines.append(
+                f"| {label} | {len(members)} ({seeds}) | {', '.join(g['environments'])} | {lengths} | {sources} |"
+            )
+        lines.append("")
+        environments = {tuple(g["environments"]) for g in self.per_group.values()}
+        if len(environments) > 1:
+            lines += [
+                "The groups run on different environments; no test compares groups of different environments "
+                "(their returns are on different scales).",
+                "",
+            ]
+        few = [label for label, g in self.per_group.items() if len(g["seeds"]) < 2]
+        if few and self.ci_over == "seeds":
+            lines += [
+                f"{', '.join(few)}: one seed, so no confidence interval over seeds and no Welch's test "
+                "(each needs at least two seeds per group); such cells read —.",
+                "",
+            ]
+        return lines
+
     def to_json(self) -> dict[str, Any]:
         return {"ci_over": self.ci_over, "groups": self.per_group, "tests": self.tests}
 
     def to_markdown(self) -> str:
         lines = [
+            *self.pooled(),
             "| group | seeds | return before adaptation | post-adaptation return | adaptation gain (after − before) |",
             "|---|---|---|---|---|",
         ]
@@ -207,10 +290,15 @@ class Comparison:
             lines += ["| comparison | measure | Welch's t | p | Hedges' g |", "|---|---|---|---|---|"]
             for t in self.tests:
                 lines.append(
-                    f"| {t['groups'][0]} vs {t['groups'][1]} | {t['measure']} | {t['t']:.2f} | {t['p']:.3g} | "
-                    f"{t['hedges_g']:.2f} |"
+                    f"| {t['groups'][0]} vs {t['groups'][1]} | {t['measure']} | {_number(t['t'], '.2f')} | "
+                    f"{_number(t['p'], '.3g')} | {_number(t['hedges_g'], '.2f')} |"
                 )
         return "\n".join(lines) + "\n"
+
+
+def _number(value: float, spec: str) -> str:
+    """``value`` formatted, or — where it is undefined (NaN: one seed, or no spread)."""
+    return "—" if math.isnan(value) else format(value, spec)
 
 
 def _plus_minus(mean: float, ci: float) -> str:
@@ -236,10 +324,28 @@ def _progress_summary(members: list[RunRecord]) -> dict[str, Any]:
 
 
 def _new_figure(size: tuple[float, float]):
-    from matplotlib.figure import Figure  # no pyplot: works headless and inside notebooks alike
-
-    fig = Figure(figsize=size)
+    fig = Figure(figsize=size)  # no pyplot: works headless and inside notebooks alike
     return fig, fig.add_subplot()
+
+
+FEW_POINTS = 20
+"""Curves of at most this many points get markers: a one-point line is invisible."""
+
+
+def _marker(points: int) -> str | None:
+    return "o" if points <= FEW_POINTS else None
+
+
+def _integer_ticks(ax) -> None:
+    """Meta-batches and steps are counted: no 0.5 ticks on a two-point axis."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _spread(groups: dict[str, list[RunRecord]], what: str) -> str:
+    """``bands: 95% CI over seeds``, or why there are none (one seed per group)."""
+    if all(len(members) < 2 for members in groups.values()):
+        return f"one seed per group: no {what}"
+    return f"{what}: 95% CI over seeds"
 
 
 def plot_learning_curves(groups: dict[str, list[RunRecord]], path: Path | None = None):
@@ -256,11 +362,12 @@ def plot_learning_curves(groups: dict[str, list[RunRecord]], path: Path | None =
         for key, style, name in (("returns_after", "-", "after"), ("returns_before", "--", "before")):
             curves = np.array([[row[key] for row in r.metrics[:length]] for r in members], dtype=float)
             mean, half = band(curves)
-            ax.plot(batches, mean, style, color=colour, label=f"{label} ({name})")
+            ax.plot(batches, mean, style, color=colour, marker=_marker(length), label=f"{label} ({name})")
             ax.fill_between(batches, mean - half, mean + half, color=colour, alpha=0.15, linewidth=0)
     ax.set_xlabel("meta-batch")
+    _integer_ticks(ax)
     ax.set_ylabel("mean episode return")
-    ax.set_title("Returns before (dashed) and after (solid) adaptation; bands: 95% CI over seeds", fontsize=9)
+    ax.set_title(f"Returns before (dashed) and after (solid) adaptation; {_spread(groups, 'bands')}", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     if path is not None:
@@ -272,8 +379,6 @@ def plot_adaptation_curves(groups: dict[str, list[RunRecord]], path: Path | None
     """Return vs number of adaptation steps (from test.py), mean ± 95% CI over seeds.
 
     Returns the figure (saved to ``path`` if given), or ``None`` if no run was evaluated with test.py."""
-    import matplotlib.ticker
-
     fig, ax = _new_figure((5, 4))
     drawn = False
     for i, (label, members) in enumerate(groups.items()):
@@ -288,9 +393,9 @@ def plot_adaptation_curves(groups: dict[str, list[RunRecord]], path: Path | None
     if not drawn:
         return None
     ax.set_xlabel("adaptation steps")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    _integer_ticks(ax)
     ax.set_ylabel("mean episode return (fresh tasks)")
-    ax.set_title("Return after k inner steps; bars: 95% CI over seeds", fontsize=9)
+    ax.set_title(f"Return after k inner steps; {_spread(groups, 'bars')}", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     if path is not None:
@@ -314,15 +419,16 @@ def plot_within_episode(groups: dict[str, list[RunRecord]], path: Path | None = 
         curves = np.array([np.nanmean(r.step_rewards[:, step, :horizon], axis=0) for r in evaluated])
         mean, half = band(curves)
         t = np.arange(horizon)
-        ax.plot(t, mean, color=f"C{i}", label=label)
+        ax.plot(t, mean, color=f"C{i}", marker=_marker(horizon), label=label)
         ax.fill_between(t, mean - half, mean + half, color=f"C{i}", alpha=0.15, linewidth=0)
         drawn = True
     if not drawn:
         return None
     when = "before adaptation" if step == 0 else f"after {step} inner step(s)"
     ax.set_xlabel("time step within the episode")
+    _integer_ticks(ax)
     ax.set_ylabel("mean reward (fresh tasks)")
-    ax.set_title(f"Reward per time step {when}; bands: 95% CI over seeds", fontsize=9)
+    ax.set_title(f"Reward per time step {when}; {_spread(groups, 'bands')}", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     if path is not None:
@@ -359,13 +465,28 @@ def plot_diagnostics(groups: dict[str, list[RunRecord]], path: Path | None = Non
     present = [(keys, title) for keys, title in DIAGNOSTICS if _logged(runs, keys[0])]
     if not present:
         return None
-    from matplotlib.figure import Figure
-
     columns = min(len(present), 4)
     rows = -(-len(present) // columns)
     fig = Figure(figsize=(3.4 * columns, 2.6 * rows + 0.3))
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax, (keys, title) in zip(axes, present):
+        values = [
+            row[key] for key in keys for members in groups.values() for r in _logged(members, key) for row in r.metrics
+        ]
+        if np.ptp(np.asarray(values, dtype=float)) == 0:  # no line to read: say what it is
+            ax.text(
+                0.5,
+                0.5,
+                f"{values[0]:g} in every meta-batch",
+                ha="center",
+                va="center",
+                fontsize=8,
+                transform=ax.transAxes,
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{title} (constant)", fontsize=9)
+            continue
         for i, (label, members) in enumerate(groups.items()):
             for key in keys:
                 logged = _logged(members, key)
@@ -381,19 +502,19 @@ def plot_diagnostics(groups: dict[str, list[RunRecord]], path: Path | None = Non
                     mean,
                     color=f"C{i}",
                     linestyle="--" if before else "-",
+                    marker=_marker(length),
                     alpha=0.6 if before else 1.0,
                     label=None if before and len(keys) > 1 else label,
                 )
                 ax.fill_between(batches, mean - half, mean + half, color=f"C{i}", alpha=0.15, linewidth=0)
         ax.set_title(title, fontsize=9)
+        _integer_ticks(ax)
         ax.tick_params(labelsize=7)
     for ax in axes[len(present) :]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7)
     paired = any(len(keys) > 1 for keys, _ in present)
-    fig.suptitle(
-        ("dashed: before adaptation, solid: after; " if paired else "") + "bands: 95% CI over seeds", fontsize=9
-    )
+    fig.suptitle(("dashed: before adaptation, solid: after; " if paired else "") + _spread(groups, "bands"), fontsize=9)
     fig.supxlabel("meta-batch", fontsize=9)
     fig.tight_layout()
     if path is not None:
@@ -434,11 +555,13 @@ def plot_before_after(comparison: Comparison, path: Path | None = None):
     return fig
 
 
-def write_comparison(run_folders: list[str | Path], output_folder: str | Path) -> Comparison:
+def write_comparison(
+    run_folders: list[str | Path], output_folder: str | Path, allow_unequal: bool = False
+) -> Comparison:
     """Writes comparison.md, comparison.json, learning_curves.png, diagnostics.png (where the runs record the
     training diagnostics) and, for runs evaluated by test.py, adaptation_curves.png and within_episode.png."""
     runs = [RunRecord.load(f) for f in run_folders]
-    comparison = Comparison.of(runs)
+    comparison = Comparison.of(runs, allow_unequal)
     out = Path(output_folder)
     out.mkdir(parents=True, exist_ok=True)
     (out / "comparison.md").write_text(comparison.to_markdown(), encoding="utf-8")
