@@ -98,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return FAILED
-    print(f"done: {len(runs)} runs in {args.output_folder}", file=sys.stderr)
+    print(
+        f"done: {len(runs)} runs in {args.output_folder} (learning curves: tensorboard --logdir {args.output_folder})",
+        file=sys.stderr,
+    )
     if args.evaluate:
         return evaluate_runs(runs, args.output_folder, args.threads_per_run, shlex.split(args.test_args))
     return OK

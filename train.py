@@ -16,10 +16,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from maml_rl.cli import ArgumentParser, add_threads_flag
+from maml_rl.cli import ArgumentParser, add_threads_flag, checked
 from maml_rl.config import Config, ConfigError, config_help, load_config, with_overrides
 from maml_rl.exits import BAD_INPUT, DIVERGED, OK, TERMINATED, WRITE_FAILED, error_line
-from maml_rl.policies.registry import policy_types
+from maml_rl.policies.registry import check_policy_type, policy_types
 from maml_rl.process import usable_cores
 from maml_rl.runs.folder import RunFolderError, check_not_busy, config_differences, default_run_folder, resume_command
 from maml_rl.runs.log import CHECKPOINT, CONFIG, MetricsError, RunWriteError
@@ -57,7 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--policy",
-        choices=policy_types(),
+        type=checked(check_policy_type, "policy"),
+        metavar="{" + ",".join(policy_types()) + "}",
         help="override the config's policy type (policy.type; another cell: --set policy.cell=lstm)",
     )
     parser.add_argument(
@@ -170,6 +171,12 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, Path, str]:
     return run.replace(num_batches=args.num_batches, device=args.device), folder, str(folder / CONFIG)
 
 
+def env_kwargs_assignment(assignments: list[str]) -> str | None:
+    """``--set env-kwargs...=...`` as given, the last one (it names where a rejected env-kwargs came from)."""
+    found = [a for a in assignments if a.partition("=")[0].strip().replace("_", "-").split(".")[0] == "env-kwargs"]
+    return f"--set {found[-1]}" if found else None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     script = sys.argv[0] if Path(sys.argv[0]).name == "train.py" else "train.py"
@@ -199,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                         file=sys.stderr,
                     )
                     return OK
-            check_config(config, source)
+            check_config(config, source, env_kwargs_assignment(args.assignments))
             check_output_folder(folder)
             if ray is not None and not is_child():
                 return run_watched(

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from maml_rl.exits import BAD_INPUT, error_line
 
@@ -30,6 +31,20 @@ class ArgumentParser(argparse.ArgumentParser):
         command = self.prog if self.prog.startswith("python") else f"python {self.prog}"
         sys.stderr.write(error_line(f"{message} (see {command} --help)") + "\n")
         sys.exit(BAD_INPUT)
+
+
+def checked(check: Callable[[str], Any], metavar: str) -> Callable[[str], Any]:
+    """An argparse ``type`` from a check that returns the value or raises ``ValueError`` with the reason: the
+    reason becomes the one-line error (argparse's own line for a ``ValueError`` only names the function)."""
+
+    def convert(text: str) -> Any:
+        try:
+            return check(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = metavar
+    return convert
 
 
 def add_threads_flag(parser: argparse.ArgumentParser) -> None:

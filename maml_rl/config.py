@@ -382,8 +382,14 @@ def _build(cls: type, data: Mapping[str, Any], source: str, prefix: str) -> Any:
     for raw_key, raw_value in data.items():
         key = str(raw_key).replace("_", "-")
         if key not in by_key:
-            guess = difflib.get_close_matches(key, list(by_key), n=1)
-            hint = f"; did you mean '{prefix}{guess[0]}'?" if guess else f"; allowed: {', '.join(sorted(by_key))}"
+            nested = [
+                f"{name}.{key}"
+                for name, f in by_key.items()
+                if dataclasses.is_dataclass(_default(f))
+                and key in {g.name.replace("_", "-") for g in fields(type(_default(f)))}
+            ]
+            guess = nested or [prefix + g for g in difflib.get_close_matches(key, list(by_key), n=1)]
+            hint = f"; did you mean '{guess[0]}'?" if guess else f"; allowed: {', '.join(sorted(by_key))}"
             raise ConfigError(f"{source}: unknown key '{prefix}{raw_key}'{hint}")
         f = by_key[key]
         values[f.name] = _coerce(f, raw_value, source, prefix + key)

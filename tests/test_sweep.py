@@ -123,6 +123,9 @@ def test_a_killed_sweep_run_again_ends_as_an_uninterrupted_one(tmp_path):
         timeout=300,
     )
     assert again.returncode == 0, again.stderr[-3000:]
+    # TensorBoard is pointed at the sweep's run folders, never at Tune's temporary ones
+    assert f"tensorboard --logdir {killed}" in again.stderr
+    assert "tensorboard --logdir /tmp/ray" not in again.stdout + again.stderr
     if max(partial) == BATCHES:
         assert "finished, skipped" in again.stderr
     expected, got = _outcome(tmp_path / "whole"), _outcome(killed)

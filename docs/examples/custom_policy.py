@@ -76,7 +76,9 @@ def main(argv: list[str]) -> int:
         folder = Path(argv[0]) if argv else Path(scratch) / "linear"
         train(config, folder, progress=False)
         for row in read_metrics(folder):
-            print(f"meta-batch {row['batch']}: return {row['returns_before']:.2f} before, {row['returns_after']:.2f} after")
+            print(
+                f"meta-batch {row['batch']}: return {row['returns_before']:.2f} before, {row['returns_after']:.2f} after"
+            )
     return 0
 
 

@@ -23,7 +23,9 @@ import griffe
 ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|attr|data|exc|obj|const):`(?P<target>[^`]+)`")
 BORDER = re.compile(r"^(?P<indent>\s*)=+(?:\s+=+)+\s*$")
 ARGS = re.compile(r"^(?P<indent>\s*)(?:Args|Arguments|Parameters|Params|Attributes):\s*$")
-SHARED = re.compile(r"^(?P<indent>\s+)(?P<names>\*{0,2}\w+(?:\s*,\s*\*{0,2}\w+)+)(?P<rest>\s*(?:\([^)]*\))?:(?:\s.*)?)$")
+SHARED = re.compile(
+    r"^(?P<indent>\s+)(?P<names>\*{0,2}\w+(?:\s*,\s*\*{0,2}\w+)+)(?P<rest>\s*(?:\([^)]*\))?:(?:\s.*)?)$"
+)
 
 
 class SphinxToMarkdown(griffe.Extension):

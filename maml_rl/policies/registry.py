@@ -15,7 +15,7 @@ from typing import Any
 
 from maml_rl.policies.base import Policy
 from maml_rl.policies.mlp import GaussianMLPPolicy
-from maml_rl.policies.rnn import GaussianRNNPolicy
+from maml_rl.policies.rnn import CELLS, GaussianRNNPolicy
 
 PolicyBuilder = Callable[[Any, int, int], Policy]
 """``builder(spec, obs_dim, act_dim)``: the policy that a :class:`maml_rl.config.PolicyConfig` describes, its
@@ -52,6 +52,16 @@ def policy_type_problem(type_name: str) -> str | None:
     if found is None:
         return f"must be one of {', '.join(policy_types())} (or module:name of a policy registered on import)"
     return None
+
+
+def check_policy_type(name: str) -> str:
+    """``name`` if it names a registered policy type, else ``ValueError`` with what is allowed (and, for the name
+    of a recurrent cell, how to choose that cell)."""
+    from_cells = set(CELLS) - set(_POLICIES)
+    if policy_type_problem(name) is None:
+        return name
+    hint = f"; {name} is a cell of the rnn policy: --policy rnn --set policy.cell={name}" if name in from_cells else ""
+    raise ValueError(f"invalid choice {name!r} (choose from {', '.join(policy_types())}){hint}")
 
 
 def build_policy(spec: Any, obs_dim: int, act_dim: int) -> Policy:

@@ -71,8 +71,11 @@ def environment_keywords(env_name: str) -> list[str]:
     return names
 
 
-def check_environment(config: Config, source: str) -> EnvironmentInfo:
-    """Makes one simulation of the config's environment with its ``env-kwargs``, resets and steps it."""
+def check_environment(config: Config, source: str, env_kwargs_source: str | None = None) -> EnvironmentInfo:
+    """Makes one simulation of the config's environment with its ``env-kwargs``, resets and steps it.
+
+    ``source`` names where the config came from in messages; ``env_kwargs_source``, where its ``env-kwargs``
+    came from when that was elsewhere (``--set env-kwargs=...``)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -94,9 +97,9 @@ def check_environment(config: Config, source: str) -> EnvironmentInfo:
             raise ConfigError(f"{source}: cannot make {config.env_name}: {type(e).__name__}: {reason}") from None
         known = environment_keywords(config.env_name)
         hint = f"; {config.env_name} takes: {', '.join(known)}" if known else ""
+        where = f"{env_kwargs_source}:" if env_kwargs_source else f"{source}: key 'env-kwargs'"
         raise ConfigError(
-            f"{source}: key 'env-kwargs' {config.env_kwargs!r} is rejected by {config.env_name} "
-            f"({type(e).__name__}: {reason}){hint}"
+            f"{where} {config.env_kwargs!r} is rejected by {config.env_name} ({type(e).__name__}: {reason}){hint}"
         ) from None
     return info
 
@@ -187,6 +190,6 @@ def check_memory(config: Config, source: str, env: EnvironmentInfo, available: i
     return estimate
 
 
-def check_config(config: Config, source: str) -> MemoryEstimate:
-    """The environment and memory checks of a config, in that order."""
-    return check_memory(config, source, check_environment(config, source))
+def check_config(config: Config, source: str, env_kwargs_source: str | None = None) -> MemoryEstimate:
+    """The environment and memory checks of a config, in that order (see :func:`check_environment`)."""
+    return check_memory(config, source, check_environment(config, source, env_kwargs_source))

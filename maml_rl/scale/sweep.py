@@ -11,6 +11,7 @@ one draws (see :mod:`maml_rl.seeding`). Ray Tune is imported where it is used: i
 from __future__ import annotations
 
 import ctypes
+import os
 import shutil
 import signal
 import subprocess
@@ -140,6 +141,9 @@ def run_sweep(runs: list[PlannedRun], output: Path, threads: int, address: str |
     if not todo:
         return []
     output.mkdir(parents=True, exist_ok=True)
+    # Tune's own loggers would write a second copy of every metric and print a TensorBoard hint at its
+    # temporary folder; the runs' folders hold the metrics and TensorBoard events (see sweep.py's last line)
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     with ray_session(address, usable_cores()):
         trainable = tune.with_resources(run_trial, {"cpu": threads})
         specs = [{"folder": str(r.folder), "argv": list(r.argv)} for r in todo]
