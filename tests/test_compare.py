@@ -2,7 +2,6 @@
 
 import json
 import runpy
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,55 +133,6 @@ def test_compare_cli_on_real_runs(tmp_path):
     assert {t["measure"] for t in data["tests"]} == {"before", "after", "gain"}
     for png in ("learning_curves.png", "adaptation_curves.png", "within_episode.png", "diagnostics.png"):
         assert (out / png).stat().st_size > 5000
-
-
-def test_testing_notebook_executes_on_tiny_runs(tmp_path, monkeypatch):
-    import os
-
-    import nbformat
-    from nbclient import NotebookClient
-
-    runs = []
-    for policy in ("mlp", "rnn"):
-        for seed in (1, 2):
-            run = tmp_path / f"{policy}-{seed}"
-            assert (
-                train_main(
-                    [
-                        "--config",
-                        str(tiny_config(tmp_path, num_batches=2)),
-                        "--policy",
-                        policy,
-                        "--seed",
-                        str(seed),
-                        "--output-folder",
-                        str(run),
-                        "--no-progress",
-                    ]
-                )
-                == 0
-            )
-            runs.append(str(run))
-    assert evaluate_main(["--run", runs[0], "--num-batches", "1", "--adapt-steps", "2", "--no-progress"]) == 0
-    from maml_rl.analysis.video import write_clip
-
-    # A clip as test.py --record-video writes it (2D navigation renders none, so its frames are made up).
-    (Path(runs[1]) / "videos").mkdir()
-    frames = [np.full((48, 64, 3), 40 * i, np.uint8) for i in range(4)]
-    write_clip(Path(runs[1]) / "videos" / "task0_before_after.mp4", frames, fps=20.0)
-    monkeypatch.setenv("BIO_MAML_RUNS", os.pathsep.join(runs))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    notebook = nbformat.read(REPO / "notebooks" / "Testing_Notebook.ipynb", as_version=4)
-    NotebookClient(
-        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 4  # learning curves, before/after, adaptation curves, within-episode rewards
-    videos = [o for o in outputs if "<video" in o.get("data", {}).get("text/html", "")]
-    assert len(videos) == 1 and 'src="data:video/mp4;base64,' in videos[0]["data"]["text/html"]
-    assert any("Welch" in o.get("data", {}).get("text/markdown", "") for o in outputs)
 
 
 def test_one_run_per_group_gives_confidence_intervals_over_tasks(tmp_path):

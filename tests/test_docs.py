@@ -95,10 +95,18 @@ def test_configuration_table_lists_every_config_key():
 
 def test_api_reference_turns_rst_tables_and_shared_entries_into_markdown():
     hook = _hook("griffe_docstrings")
-    table = hook.rst_tables("Layout:\n\n====  =====\nname  shape\n====  =====\n``a``   ``(t,)``\n      more\n====  =====\n")
+    table = hook.rst_tables(
+        "Layout:\n\n====  =====\nname  shape\n====  =====\n``a``   ``(t,)``\n      more\n====  =====\n"
+    )
     assert "| name | shape |" in table and "| ``a`` | ``(t,)`` more |" in table
     split = hook.split_shared_entries("Doc.\n\nArgs:\n    a, b: shared text\n        continued\n    c: own\n")
-    assert split.splitlines()[3:] == ["    a: shared text", "        continued", "    b: shared text", "        continued", "    c: own"]
+    assert split.splitlines()[3:] == [
+        "    a: shared text",
+        "        continued",
+        "    b: shared text",
+        "        continued",
+        "    c: own",
+    ]
 
 
 def test_readme_is_a_short_front_page_with_the_two_setup_commands():

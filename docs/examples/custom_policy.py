@@ -76,9 +76,8 @@ def main(argv: list[str]) -> int:
         folder = Path(argv[0]) if argv else Path(scratch) / "linear"
         train(config, folder, progress=False)
         for row in read_metrics(folder):
-            print(
-                f"meta-batch {row['batch']}: return {row['returns_before']:.2f} before, {row['returns_after']:.2f} after"
-            )
+            before, after = row["returns_before"], row["returns_after"]
+            print(f"meta-batch {row['batch']}: return {before:.2f} before adaptation, {after:.2f} after")
     return 0
 
 

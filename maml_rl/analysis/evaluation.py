@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the text bar everywhere: in a notebook without ipywidgets, tqdm.auto warns
 
 from maml_rl.analysis.statistics import mean_confidence_interval
 from maml_rl.baseline import compute_advantages

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the text bar everywhere: in a notebook without ipywidgets, tqdm.auto warns
 
 from maml_rl.config import Config, to_dict
 from maml_rl.exits import first_line
