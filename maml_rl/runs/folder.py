@@ -80,7 +80,8 @@ def completed_batches(folder: Path) -> int:
 
 def default_run_folder(config_path: Path, config: Config) -> Path:
     """``runs/<config name>-<policy>-seed<seed>``: what a new run uses without ``--output-folder``."""
-    return RUNS / f"{Path(config_path).stem}-{config.policy.type}-seed{config.seed}"
+    policy = config.policy.type.rpartition(":")[2]  # a policy type module:name is named by its name
+    return RUNS / f"{Path(config_path).stem}-{policy}-seed{config.seed}"
 
 
 def _show(value: Any) -> str:
