@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -34,7 +35,7 @@ from maml_rl.experiment import Experiment
 from maml_rl.optim import flatten
 from maml_rl.policies.registry import check_policy_type, policy_types
 from maml_rl.process import usable_cores
-from maml_rl.scale.ray_session import connect, disconnect
+from maml_rl.scale.ray_session import ray_session
 from maml_rl.scale.ray_shards import RayShards
 from maml_rl.threads import check_threads
 
@@ -47,17 +48,15 @@ def measure(
     """Runs ``batches`` meta-batches in-process (``shards == 0``) or on ``shards`` Ray shards (a local Ray
     instance, or the cluster at ``address``)."""
     experiment = Experiment.build(config, threads)
-    if shards:
-        connect(address, None if address else usable_cores())
-        experiment.shards = RayShards(config, experiment.policy.state_dict(), shards)
-    try:
-        rows = [experiment.meta_batch(batch) for batch in range(batches)]
-    finally:
+    with ray_session(address, None if address else usable_cores()) if shards else nullcontext():
         if shards:
-            calls = dict(experiment.shards.traffic.calls)
-        experiment.close()
-        if shards:
-            disconnect()
+            experiment.shards = RayShards(config, experiment.policy.state_dict(), shards)
+        try:
+            rows = [experiment.meta_batch(batch) for batch in range(batches)]
+        finally:
+            if shards:
+                calls = dict(experiment.shards.traffic.calls)
+            experiment.close()
     timed = rows[1:] if len(rows) > 1 else rows
     theta_bytes = flatten(experiment.policy.meta_params()).numel() * 4
     out: dict[str, Any] = {

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from maml_rl.cli import ArgumentParser
-from maml_rl.exits import error_line
+from maml_rl.exits import BAD_INPUT, FAILED, OK, WRITE_FAILED, error_line
 from maml_rl.runs.resources import FolderError, available_memory, check_output_folder, remove_created
 
 from .config import RULE_NAMES, ConfigError, load_config, with_overrides
@@ -97,17 +97,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, DataError, FolderError) as exc:
         remove_created(out, created)  # a run that never started leaves no empty folder
         print(error_line(exc), file=sys.stderr)
-        return 2
+        return BAD_INPUT
     except TrainingError as exc:
         remove_created(out, created)
         print(error_line(exc), file=sys.stderr)
-        return 1
+        return FAILED
     except OSError as exc:
         print(error_line(f"cannot write into {out} ({exc.strerror or exc})"), file=sys.stderr)
-        return 4
+        return WRITE_FAILED
     print(summary_table(results))
     print(f"wrote {out / 'results.json'}, " + ", ".join(str(p) for p in paths))
-    return 0
+    return OK
 
 
 def summary_table(results: dict) -> str:

@@ -23,7 +23,7 @@ unbiasedness numerically (cosine similarity of the mean update with ``-grad E``)
 With ``perturbations = k > 1``, k independent noise draws are evaluated in one batched forward pass and their
 updates averaged, which divides the estimator's variance by k at k times the forward cost.
 
-NP uses the clean presynaptic activity ``x^(l)`` of the first pass, as in the issue's formula
+NP uses the clean presynaptic activity ``x^(l)`` of the first pass, in the formula
 ``dW_l = -(eta/sigma) (E_N - E) sum_samples xi^(l+1) x^(l)T``; all layers are perturbed at once and each layer
 correlates the one global error signal with its own noise.
 """

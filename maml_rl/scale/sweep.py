@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from maml_rl.config import ConfigError, load_config, with_overrides
+from maml_rl.exits import OK
 from maml_rl.policies.registry import policy_types
 from maml_rl.process import usable_cores
 from maml_rl.runs.folder import completed_batches, default_run_folder
@@ -192,7 +193,7 @@ def evaluate_runs(runs: list[PlannedRun], output: Path, threads: int, test_args:
         if done.returncode != 0:
             return done.returncode
     if not finished:
-        return 0
+        return OK
     return subprocess.run(
         [
             sys.executable,
