@@ -44,10 +44,22 @@ def _opt(
     return field(default=default, metadata=meta)
 
 
+def _allows(text: str) -> Callable[[Callable], Callable]:
+    """Names the values a check allows (for the documentation's table)."""
+
+    def mark(check: Callable) -> Callable:
+        check.allowed = text
+        return check
+
+    return mark
+
+
+@_allows("> 0")
 def positive(x: float) -> str | None:
     return None if x > 0 else "must be > 0"
 
 
+@_allows(">= 0")
 def non_negative(x: float) -> str | None:
     return None if x >= 0 else "must be >= 0"
 
@@ -56,23 +68,27 @@ def one_of(choices: tuple[str, ...] | list[str]) -> Callable[[Any], str | None]:
     return lambda x: None if x in choices else f"must be one of {', '.join(map(str, choices))}"
 
 
+@_allows("(0, 1]")
 def unit_interval(x: float) -> str | None:
     return None if 0 < x <= 1 else "must be in (0, 1]"
 
 
+@_allows("(0, 1)")
 def open_unit_interval(x: float) -> str | None:
     return None if 0 < x < 1 else "must be in (0, 1)"
 
 
 def between(low: int, high: int) -> Callable[[int], str | None]:
     """For iteration counts: beyond ``high`` a typo only makes a meta-batch run (nearly) forever."""
-    return lambda x: None if low <= x <= high else f"must be in [{low}, {high}]"
+    return _allows(f"[{low}, {high}]")(lambda x: None if low <= x <= high else f"must be in [{low}, {high}]")
 
 
+@_allows("[1e-6, 1e6]")
 def action_scale_range(x: float) -> str | None:
     return None if 1e-6 <= x <= 1e6 else "must be in [1e-6, 1e6]"  # float32 actions: a / scale, a + scale stay finite
 
 
+@_allows("[0, 2³² − 1]")
 def seed_range(x: int) -> str | None:
     return None if 0 <= x < 2**32 else "must be in [0, 2**32 - 1]"  # what numpy's and torch's generators take
 
@@ -86,6 +102,7 @@ def task_family(x: str) -> str | None:
     return None if problem is None else f"{problem}; task families: {', '.join(task_families())}"
 
 
+@_allows("> 0, or null")
 def optional_positive(x: float | None) -> str | None:
     return None if x is None or x > 0 else "must be > 0 (or null for none)"
 
@@ -319,6 +336,7 @@ def flatten_keys(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def save_config(config: Config, path: str | os.PathLike[str]) -> None:
+    """Writes the config as YAML (hyphenated keys, sections nested), as a run folder's ``config.yaml``."""
     with open(path, "w", encoding="utf-8") as f:
         yaml.safe_dump(to_dict(config), f, sort_keys=False)
 
@@ -332,6 +350,8 @@ class KeyReference:
     default: str
     help: str
     doc: str
+    allowed: str = ""
+    """the values its check allows, where that is a range (``(0, 1]``); empty otherwise"""
 
 
 def config_reference() -> list[KeyReference]:
@@ -342,11 +362,9 @@ def config_reference() -> list[KeyReference]:
         for f in fields(cls):
             if dataclasses.is_dataclass(_default(f)):
                 continue
-            rows.append(
-                KeyReference(
-                    f"{prefix}{f.name.replace('_', '-')}", _format(_default(f)), f.metadata["help"], f.metadata["doc"]
-                )
-            )
+            allowed = getattr(f.metadata["check"], "allowed", "")
+            key = f"{prefix}{f.name.replace('_', '-')}"
+            rows.append(KeyReference(key, _format(_default(f)), f.metadata["help"], f.metadata["doc"], allowed))
     return rows
 
 

@@ -58,7 +58,9 @@ class TaskSlice:
     of the outer step (a :class:`~maml_rl.metalearner.MetaBatchTerms` once :meth:`prepare` has run).
 
     Args:
-        sampler, policy, learner: this process's own (the policy's θ is written by :meth:`prepare`).
+        sampler: this process's own sampler.
+        policy: this process's policy (its θ is written by :meth:`prepare`).
+        learner: the meta-learner of ``policy``.
         config: the run's config (seed, batch sizes, γ, λ, …).
         tasks: the task indices of this slice, within ``range(config.meta_batch_size)``.
         learner_threads: torch threads of the adaptation and the outer step's terms.

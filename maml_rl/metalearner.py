@@ -148,6 +148,7 @@ class EpisodeTerms:
         self._product: Callable[[Tensor], Tensor] | None = None
 
     def gradient(self) -> tuple[float, Tensor]:
+        """The surrogate loss at θ and its flat gradient; fixes π_old and builds the Fisher-vector product."""
         policy, valid = self.learner.policy, self.valid
         theta = policy.meta_params()
         mean, log_std = policy.sequence_of(valid, self.adaptation.params)
@@ -159,6 +160,7 @@ class EpisodeTerms:
         return loss_sum.item(), grads
 
     def fisher_product(self, vector: Tensor) -> Tensor:
+        """Σ_i J_iᵀ F_i J_i v over these tasks, divided by the meta-batch's task count (no damping)."""
         if self._product is None:
             raise RuntimeError("EpisodeTerms.fisher_product before gradient(): call gradient() first")
         return self._product(vector)

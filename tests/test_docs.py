@@ -89,6 +89,10 @@ def test_configuration_table_lists_every_config_key():
     assert len(table) == 2 + len(rows)
     for line, row in zip(table[2:], rows):
         assert line.startswith(f"| `{row.key}` |"), line
+    ranges = {row.key: row.allowed for row in rows}
+    assert (
+        ranges["gamma"] == "(0, 1]" and ranges["cg-iters"] == "[1, 1000]" and ranges["ls-backtrack-ratio"] == "(0, 1)"
+    )
     assert hook.yaml_default("True") == "true" and hook.yaml_default("None") == "null"
     assert hook.yaml_default("['observation']") == "[observation]" and hook.yaml_default("0.99") == "0.99"
 

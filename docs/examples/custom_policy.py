@@ -7,7 +7,7 @@ Without RUN_FOLDER the run goes into a temporary folder, removed at the end. Imp
 policy type, so the scripts find it too (``module:name`` imports the module first):
 
     PYTHONPATH=docs/examples python train.py --config configs/2d-navigation.yaml \
-        --set policy.type=custom_policy:linear --num-batches 2 --output-folder /tmp/linear
+        --policy custom_policy:linear --num-batches 2 --output-folder /tmp/linear
 """
 
 from __future__ import annotations

@@ -34,15 +34,17 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
 
 
 def config_table() -> str:
-    """Every config key as one row of a Markdown table: key, default (as YAML spells it), meaning."""
+    """Every config key as one row of a Markdown table: key, default (as YAML spells it), allowed values (where
+    its check is a range), meaning."""
     from maml_rl.config import config_reference
 
     rows = config_reference()
     if not rows:
         raise ValueError("maml_rl.config.config_reference() returned no keys")
-    lines = ["| key | default | meaning |", "|---|---|---|"]
+    lines = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
     for row in rows:
-        lines.append(f"| `{row.key}` | `{yaml_default(row.default)}` | {cell(row.doc)} |")
+        allowed = cell(row.allowed) if row.allowed else ""
+        lines.append(f"| `{row.key}` | `{yaml_default(row.default)}` | {allowed} | {cell(row.doc)} |")
     return "\n".join(lines) + "\n"
 
 

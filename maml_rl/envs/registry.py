@@ -45,7 +45,8 @@ def register_task_family(
         entry_point: the environment class, or ``"module:Class"`` (imported when first made).
         batched: a :class:`~maml_rl.envs.task_batch.TaskBatch` class (or ``"module:Class"``) taking
             ``(env_id, num_envs, env_kwargs)``; ``None``: the reference backend only.
-        max_episode_steps, kwargs: passed to ``gymnasium.register``.
+        max_episode_steps: the time limit ``gymnasium.make`` wraps the environment in.
+        **kwargs: passed to ``gymnasium.register``.
     """
     if env_id in gym.registry:
         del gym.registry[env_id]

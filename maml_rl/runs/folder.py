@@ -38,11 +38,26 @@ class RunFolderError(RuntimeError):
 
 
 def check_not_busy(folder: Path) -> None:
-    """Raises :class:`RunFolderError` (as :func:`exclusive` would) if a trainer holds the folder now; for the
-    scripts, to stop before any other work."""
-    if (Path(folder) / LOCK).exists():
-        with exclusive(folder):
-            pass
+    """Raises :class:`RunFolderError` (as :func:`exclusive` would) if a trainer holds the folder now, changing
+    nothing; for the scripts, to stop before any other work."""
+    path = Path(folder) / LOCK
+    if path.exists():
+        os.close(_lock(path))
+
+
+def _lock(path: Path) -> int:
+    """An open descriptor of ``path`` holding its ``flock``; :class:`RunFolderError` if another process holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RunFolderError(
+            f"{path.parent} is in use by another trainer (process {holder}); wait until it ends, or stop it, and "
+            "then continue the run with --resume"
+        ) from None
+    return fd
 
 
 @contextmanager
@@ -53,17 +68,7 @@ def exclusive(folder: Path) -> Iterator[None]:
     left by a killed process never blocks: the kernel drops it with the process. Raises
     :class:`RunFolderError` naming the folder and the process holding it.
     """
-    path = Path(folder) / LOCK
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise RunFolderError(
-            f"{folder} is in use by another trainer (process {holder}); wait until it ends, or stop it, and then "
-            "continue the run with --resume"
-        ) from None
+    fd = _lock(Path(folder) / LOCK)
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
