@@ -16,7 +16,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from maml_rl.cli import ArgumentParser
+from maml_rl.cli import ArgumentParser, add_set_flag
 from maml_rl.config import ConfigError
 from maml_rl.exits import BAD_INPUT, FAILED, INTERRUPTED, OK, error_line
 from maml_rl.runs.log import MetricsError
@@ -30,14 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", type=Path, required=True, help="YAML experiment config")
     parser.add_argument("--policies", default="mlp", help="comma-separated policies (default: mlp)")
     parser.add_argument("--seeds", default="1", help="comma-separated seeds (default: 1)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        dest="assignments",
-        help="override a config key in every run, as train.py --set; repeatable",
-    )
+    add_set_flag(parser, "; in every run of the sweep")
     parser.add_argument(
         "--output-folder",
         type=Path,

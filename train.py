@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from maml_rl.cli import ArgumentParser, add_threads_flag, checked
+from maml_rl.cli import ArgumentParser, add_set_flag, add_threads_flag, checked
 from maml_rl.config import Config, ConfigError, config_help, load_config, with_overrides
 from maml_rl.exits import BAD_INPUT, DIVERGED, OK, TERMINATED, WRITE_FAILED, error_line
 from maml_rl.policies.registry import check_policy_type, policy_types
@@ -71,15 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-batches", type=int, help="override the number of meta-batches")
     parser.add_argument("--meta-batch-size", type=int, help="override the number of tasks per meta-batch")
     parser.add_argument("--fast-batch-size", type=int, help="override the number of episodes per task")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        dest="assignments",
-        help="override any config key, nested keys with dots (e.g. --set policy.leak=0.3 --set "
-        "fast-lr=0); repeatable; applied after the other overrides",
-    )
+    add_set_flag(parser, "; applied after the other overrides")
     parser.add_argument(
         "--resume",
         action="store_true",

@@ -47,5 +47,18 @@ def checked(check: Callable[[str], Any], metavar: str) -> Callable[[str], Any]:
     return convert
 
 
+def add_set_flag(parser: argparse.ArgumentParser, what: str = "") -> None:
+    """``--set KEY=VALUE`` (repeatable; into ``args.assignments``): any config key, nested keys with dots."""
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="assignments",
+        help="override any config key, nested keys with dots (e.g. --set policy.leak=0.3 --set fast-lr=0); "
+        f"repeatable{what}",
+    )
+
+
 def add_threads_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help=THREADS_HELP)

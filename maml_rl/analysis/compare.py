@@ -341,6 +341,19 @@ def _integer_ticks(ax) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
+def _finish(fig: Figure, ax, xlabel: str, ylabel: str, title: str, path: Path | None) -> Figure:
+    """Labels, integer ticks on x, a legend; saved to ``path`` if given."""
+    ax.set_xlabel(xlabel)
+    _integer_ticks(ax)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
 def _spread(groups: dict[str, list[RunRecord]], what: str) -> str:
     """``bands: 95% CI over seeds``, or why there are none (one seed per group)."""
     if all(len(members) < 2 for members in groups.values()):
@@ -364,15 +377,14 @@ def plot_learning_curves(groups: dict[str, list[RunRecord]], path: Path | None =
             mean, half = band(curves)
             ax.plot(batches, mean, style, color=colour, marker=_marker(length), label=f"{label} ({name})")
             ax.fill_between(batches, mean - half, mean + half, color=colour, alpha=0.15, linewidth=0)
-    ax.set_xlabel("meta-batch")
-    _integer_ticks(ax)
-    ax.set_ylabel("mean episode return")
-    ax.set_title(f"Returns before (dashed) and after (solid) adaptation; {_spread(groups, 'bands')}", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-    return fig
+    return _finish(
+        fig,
+        ax,
+        "meta-batch",
+        "mean episode return",
+        f"Returns before (dashed) and after (solid) adaptation; {_spread(groups, 'bands')}",
+        path,
+    )
 
 
 def plot_adaptation_curves(groups: dict[str, list[RunRecord]], path: Path | None = None):
@@ -392,15 +404,14 @@ def plot_adaptation_curves(groups: dict[str, list[RunRecord]], path: Path | None
         drawn = True
     if not drawn:
         return None
-    ax.set_xlabel("adaptation steps")
-    _integer_ticks(ax)
-    ax.set_ylabel("mean episode return (fresh tasks)")
-    ax.set_title(f"Return after k inner steps; {_spread(groups, 'bars')}", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-    return fig
+    return _finish(
+        fig,
+        ax,
+        "adaptation steps",
+        "mean episode return (fresh tasks)",
+        f"Return after k inner steps; {_spread(groups, 'bars')}",
+        path,
+    )
 
 
 def plot_within_episode(groups: dict[str, list[RunRecord]], path: Path | None = None, step: int = 0):
@@ -425,15 +436,14 @@ def plot_within_episode(groups: dict[str, list[RunRecord]], path: Path | None = 
     if not drawn:
         return None
     when = "before adaptation" if step == 0 else f"after {step} inner step(s)"
-    ax.set_xlabel("time step within the episode")
-    _integer_ticks(ax)
-    ax.set_ylabel("mean reward (fresh tasks)")
-    ax.set_title(f"Reward per time step {when}; {_spread(groups, 'bands')}", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-    return fig
+    return _finish(
+        fig,
+        ax,
+        "time step within the episode",
+        "mean reward (fresh tasks)",
+        f"Reward per time step {when}; {_spread(groups, 'bands')}",
+        path,
+    )
 
 
 DIAGNOSTICS = (

@@ -181,11 +181,15 @@ def load_run(folder: str | Path, device: str | None = None, threads: int | None 
     config = load_config(folder / CONFIG).replace(device=device, **overrides)
     state = _load(folder / CHECKPOINT, config.device)
     experiment = Experiment.build(config, threads)
+    restore_policy(experiment, state, folder / CHECKPOINT)
+    return experiment
+
+
+def restore_policy(experiment: Experiment, state: dict[str, Any], checkpoint: Path) -> None:
+    """Loads a checkpoint's policy into ``experiment``; one that does not fit its config closes the experiment
+    and raises :class:`RunFolderError`."""
     try:
         experiment.policy.load_state_dict(state["policy"])
     except (KeyError, RuntimeError, TypeError) as e:
         experiment.close()
-        raise RunFolderError(
-            f"{folder / CHECKPOINT}: does not match the policy of {CONFIG} ({first_line(e)})"
-        ) from None
-    return experiment
+        raise RunFolderError(f"{checkpoint}: does not match the policy of {CONFIG} ({first_line(e)})") from None

@@ -15,10 +15,9 @@ from pathlib import Path
 from tqdm import tqdm  # the text bar everywhere: in a notebook without ipywidgets, tqdm.auto warns
 
 from maml_rl.config import Config, to_dict
-from maml_rl.exits import first_line
 from maml_rl.experiment import Experiment
 from maml_rl.metabatch import Slices
-from maml_rl.runs.folder import RunFolderError, check_resumable, exclusive
+from maml_rl.runs.folder import RunFolderError, check_resumable, exclusive, restore_policy
 from maml_rl.runs.log import (
     CHECKPOINT,
     CONFIG,
@@ -108,14 +107,7 @@ def _train_locked(
 
     experiment = Experiment.build(config, threads)
     if resume:
-        try:
-            experiment.policy.load_state_dict(state["policy"])
-        except (KeyError, RuntimeError, TypeError) as e:
-            experiment.close()
-            raise RunFolderError(
-                f"{checkpoint_path}: does not match the policy of {CONFIG} ({first_line(e)})"
-            ) from None
-        start = int(state["batch"]) + 1
+        restore_policy(experiment, state, checkpoint_path)
         truncate_metrics(folder, start)
     save_config_atomically(config, folder / CONFIG)
     if shards is not None:
