@@ -522,7 +522,9 @@ def plot_diagnostics(groups: dict[str, list[RunRecord]], path: Path | None = Non
         ax.tick_params(labelsize=7)
     for ax in axes[len(present) :]:
         ax.set_visible(False)
-    axes[0].legend(fontsize=7)
+    drawn = [ax for ax in axes if ax.get_visible() and ax.get_lines()]
+    if drawn:  # the legend goes on the first panel with lines (a constant panel has none)
+        drawn[0].legend(fontsize=7)
     paired = any(len(keys) > 1 for keys, _ in present)
     fig.suptitle(("dashed: before adaptation, solid: after; " if paired else "") + _spread(groups, "bands"), fontsize=9)
     fig.supxlabel("meta-batch", fontsize=9)
