@@ -57,6 +57,11 @@ def test_groups_are_named_after_their_run_folders_without_the_seed(tmp_path):
     assert set(group_runs(runs)) == {"type=mlp", "type=rnn"}
 
 
+def _means(ax):
+    """The groups' mean curves of a panel (each seed's own thin line is labelled _seed)."""
+    return [line for line in ax.get_lines() if line.get_label() != "_seed"]
+
+
 def test_within_episode_lines_are_the_mean_reward_per_step_over_tasks_and_seeds(tmp_path):
     rng = np.random.default_rng(0)
     runs = []
@@ -65,7 +70,7 @@ def test_within_episode_lines_are_the_mean_reward_per_step_over_tasks_and_seeds(
         rewards[0, 0, 5] = np.nan  # every episode of that task had ended
         runs.append(RunRecord(tmp_path / f"g-seed{seed}", {"seed": seed}, [], None, rewards))
     fig = plot_within_episode({"g": runs})
-    (line,) = fig.axes[0].get_lines()
+    (line,) = _means(fig.axes[0])
     expected = np.mean([np.nanmean(r.step_rewards[:, 0], axis=0) for r in runs], axis=0)
     np.testing.assert_allclose(line.get_ydata(), expected)
     assert plot_within_episode({"g": [RunRecord(tmp_path / "x", {}, [], None)]}) is None
@@ -83,7 +88,7 @@ def test_diagnostics_panels_are_the_recorded_metrics_mean_over_seeds(tmp_path):
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert titles == ["episodes terminated early", "survive reward / step", "KL of the outer step"]
     panel = fig.axes[0]
-    a_before, a_after, b_before = panel.get_lines()
+    a_before, a_after, b_before = _means(panel)
     assert [line.get_linestyle() for line in (a_before, a_after, b_before)] == ["--", "-", "--"]
     for line, group, key in (
         (a_before, "a", "terminated_fraction_before"),
@@ -93,7 +98,7 @@ def test_diagnostics_panels_are_the_recorded_metrics_mean_over_seeds(tmp_path):
         expected = np.mean([[row[key] for row in r.metrics] for r in groups[group]], axis=0)
         np.testing.assert_allclose(line.get_ydata(), expected)
         assert line.get_color() == ("C0" if group == "a" else "C1")
-    assert len(fig.axes[1].get_lines()) == 1  # group b never recorded the survive term, group a only before
+    assert len(_means(fig.axes[1])) == 1  # group b never recorded the survive term, group a only before
     assert fig.get_suptitle().startswith("dashed: before adaptation")
     assert "dashed" not in plot_diagnostics({"g": [fake("g-seed1", ("kl_after",))]}).get_suptitle()
     assert plot_diagnostics({"g": [fake("g-seed1", ("returns_before",))]}) is None

@@ -93,12 +93,12 @@ def test_a_one_meta_batch_curve_is_drawn_with_markers_and_integer_ticks(tmp_path
     groups = {"g": [_run(tmp_path, "g-seed1", 1, 1)], "h": [_run(tmp_path, "h-seed1", 1, 2)]}
     fig = plot_learning_curves(groups)
     ax = fig.axes[0]
-    assert all(line.get_marker() == "o" for line in ax.get_lines())
+    assert all(line.get_marker() == "o" for line in ax.get_lines() if line.get_label() != "_seed")
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
     assert ticks and all(float(t).is_integer() for t in ticks)
     assert "one seed per group: no bands" in ax.get_title()
     two = {"g": [_run(tmp_path, "g-seed1", 1, 3), _run(tmp_path, "g-seed2", 2, 3)]}
-    assert "bands: 95% CI over seeds" in plot_learning_curves(two).axes[0].get_title()
+    assert "thin lines: each seed" in plot_learning_curves(two).axes[0].get_title()
 
 
 def test_a_constant_diagnostic_says_so_instead_of_drawing_a_flat_line(tmp_path):
@@ -122,3 +122,52 @@ def test_a_constant_diagnostic_says_so_instead_of_drawing_a_flat_line(tmp_path):
 def test_tiny_runs_still_compare(tmp_path, length):
     runs = [_run(tmp_path, f"g-seed{s}", s, length) for s in (1, 2)]
     assert "| g | 2 (1, 2) | HalfCheetahDir-v0 |" in Comparison.of(runs).to_markdown()
+
+
+def test_each_group_has_an_iqm_with_a_bootstrap_ci_and_each_pair_a_probability_of_improvement(tmp_path):
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    runs = [_run(tmp_path, f"a-seed{s}", s, 4, returns=rng.normal(size=(6, 2, 3)) + 1.0) for s in range(1, 6)]
+    runs += [_run(tmp_path, f"b-seed{s}", s, 4, returns=rng.normal(size=(6, 2, 3))) for s in range(1, 6)]
+    for r in runs[5:]:
+        r.config["fast-lr"] = 0.5
+    comparison = Comparison.of(runs)
+    a = np.array([r.before_after()[1] for r in runs[:5]])
+    b = np.array([r.before_after()[1] for r in runs[5:]])
+    g = comparison.per_group["a"]
+    assert g["after_iqm"] == pytest.approx(stats.trim_mean(a, 0.25))
+    low, high = g["after_iqm_ci95"]
+    assert a.min() <= low <= g["after_iqm"] <= high <= a.max()
+    (test,) = [t for t in comparison.tests if t["measure"] == "after"]
+    assert test["probability_of_improvement"] == pytest.approx(np.mean(a[:, None] > b[None, :]))
+    low, high = test["probability_of_improvement_ci95"]
+    assert 0 <= low <= test["probability_of_improvement"] <= high <= 1
+    assert test["detectable_g"] == pytest.approx(2.02, abs=0.01)  # 5 + 5 seeds, 80 % power, α = 0.05
+    table = comparison.to_markdown()
+    assert "Interquartile mean" in table and "P(A > B)" in table and "| 2.02 |" in table
+
+
+def test_detectable_effect_matches_the_normal_approximation_for_many_seeds():
+    from scipy import stats
+
+    from maml_rl.analysis.statistics import detectable_effect
+
+    approximation = (stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) * np.sqrt(2 / 200)
+    assert detectable_effect(200, 200) == pytest.approx(approximation, rel=0.01)
+    assert detectable_effect(3, 3) > detectable_effect(5, 5) > detectable_effect(10, 10)
+
+
+def test_spread_is_seeds_as_thin_lines_below_five_and_a_band_inside_the_data_from_five(tmp_path):
+    three = {"g": [_run(tmp_path, f"g-seed{s}", s, 30) for s in (1, 2, 3)]}
+    ax = plot_learning_curves(three).axes[0]
+    assert sum(line.get_label() == "_seed" for line in ax.get_lines()) == 6  # before and after, per seed
+    assert not ax.collections and "thin lines: each seed" in ax.get_title()
+    assert ax.get_legend().get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1  # the legend is off the data
+    five = {"g": [_run(tmp_path, f"g-seed{s}", s, 30) for s in range(1, 6)]}
+    ax = plot_learning_curves(five).axes[0]
+    assert not [line for line in ax.get_lines() if line.get_label() == "_seed"]
+    curves = np.array([[row["returns_after"] for row in r.metrics] for r in five["g"]])
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert curves.min() - 1e-9 <= band.min() and band.max() <= curves.max() + 1e-9
+    assert "bands: 95% bootstrap CI of the mean over seeds" in ax.get_title()

@@ -21,7 +21,16 @@ import yaml
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from maml_rl.analysis.statistics import band, mean_confidence_interval, welch
+from maml_rl.analysis.statistics import (
+    bootstrap_band,
+    bootstrap_ci,
+    detectable_effect,
+    iqm,
+    mean_confidence_interval,
+    probability_of_improvement,
+    probability_of_improvement_ci,
+    welch,
+)
 from maml_rl.config import flatten_keys
 from maml_rl.envs.rewards import REWARD_TERMS
 from maml_rl.runs.log import CONFIG, RESULTS, read_metrics
@@ -198,6 +207,8 @@ class Comparison:
                     for name, arr in values[label].items()
                     for stat, value in zip(("mean", "ci95"), mean_confidence_interval(arr))
                 },
+                **{f"{name}_iqm": iqm(arr) for name, arr in values[label].items()},
+                **{f"{name}_iqm_ci95": list(bootstrap_ci(arr)) for name, arr in values[label].items()},
                 **_progress_summary(members),
                 "config": group_settings(members),
             }
@@ -205,8 +216,16 @@ class Comparison:
             if comparison.per_group[a]["environments"] != comparison.per_group[b]["environments"]:
                 continue  # returns of different task families are not comparable
             for measure in MEASURES:
+                x, y = values[a][measure], values[b][measure]
                 comparison.tests.append(
-                    {"groups": [a, b], "measure": measure, **welch(values[a][measure], values[b][measure])}
+                    {
+                        "groups": [a, b],
+                        "measure": measure,
+                        **welch(x, y),
+                        "probability_of_improvement": probability_of_improvement(x, y),
+                        "probability_of_improvement_ci95": list(probability_of_improvement_ci(x, y)),
+                        "detectable_g": detectable_effect(len(x), len(y)),
+                    }
                 )
         return comparison
 
@@ -270,6 +289,18 @@ class Comparison:
             ]
         else:
             lines += ["", "Mean ± 95% confidence interval over seeds (Student t).", ""]
+        lines += [
+            "Interquartile mean (the mean of the middle half of the runs; Agarwal et al. 2021) with its 95% "
+            f"percentile-bootstrap CI over {self.ci_over}:",
+            "",
+            "| group | return before adaptation | post-adaptation return | adaptation gain |",
+            "|---|---|---|---|",
+            *(
+                f"| {label} | " + " | ".join(_interval(g[f"{m}_iqm"], g[f"{m}_iqm_ci95"]) for m in MEASURES) + " |"
+                for label, g in self.per_group.items()
+            ),
+            "",
+        ]
         progress = {label: g for label, g in self.per_group.items() if "training_first_mean" in g}
         if progress:
             lines += [
@@ -287,11 +318,20 @@ class Comparison:
                 )
             lines.append("")
         if self.tests:
-            lines += ["| comparison | measure | Welch's t | p | Hedges' g |", "|---|---|---|---|---|"]
+            lines += [
+                "Between groups A vs B: Welch's t-test, Hedges' g (A − B), the probability of improvement P(A > B) "
+                "(a run of A beats a run of B; 0.5: no difference) with its 95% bootstrap CI, and the smallest g "
+                "these seeds detect with 80% power at α = 0.05 (a p above 0.05 rules out no effect smaller than it).",
+                "",
+                "| comparison | measure | Welch's t | p | Hedges' g | P(A > B) | detectable g |",
+                "|---|---|---|---|---|---|---|",
+            ]
             for t in self.tests:
                 lines.append(
                     f"| {t['groups'][0]} vs {t['groups'][1]} | {t['measure']} | {_number(t['t'], '.2f')} | "
-                    f"{_number(t['p'], '.3g')} | {_number(t['hedges_g'], '.2f')} |"
+                    f"{_number(t['p'], '.3g')} | {_number(t['hedges_g'], '.2f')} | "
+                    f"{_interval(t['probability_of_improvement'], t['probability_of_improvement_ci95'])} | "
+                    f"{_number(t['detectable_g'], '.2f')} |"
                 )
         return "\n".join(lines) + "\n"
 
@@ -299,6 +339,13 @@ class Comparison:
 def _number(value: float, spec: str) -> str:
     """``value`` formatted, or — where it is undefined (NaN: one seed, or no spread)."""
     return "—" if math.isnan(value) else format(value, spec)
+
+
+def _interval(value: float, ci: list[float]) -> str:
+    """``value [low, high]``, or the value alone where the interval is undefined."""
+    if any(math.isnan(c) for c in ci):
+        return _number(value, ".2f")
+    return f"{value:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
 def _plus_minus(mean: float, ci: float) -> str:
@@ -341,31 +388,55 @@ def _integer_ticks(ax) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
+BAND_SEEDS = 5
+"""With at least this many seeds a group's spread is drawn as a bootstrap band; with fewer, each seed is drawn as
+its own thin line (a band from two or three seeds says little, and a t-band leaves the data's range)."""
+
+
+def _draw(
+    ax, x: np.ndarray, curves: np.ndarray, colour: str, style: str = "-", label: str | None = None, alpha: float = 1.0
+) -> None:
+    """A group's mean curve over its seeds (first axis of ``curves``), with its spread: each seed as a thin line
+    below :data:`BAND_SEEDS` seeds, else the 95% percentile-bootstrap band of the mean (inside the data's range)."""
+    if len(curves) >= BAND_SEEDS:
+        low, high = bootstrap_band(curves)
+        ax.fill_between(x, low, high, color=colour, alpha=0.15 * alpha, linewidth=0)
+    elif len(curves) > 1:
+        for curve in curves:
+            ax.plot(x, curve, style, color=colour, linewidth=0.6, alpha=0.35 * alpha, label="_seed")
+    ax.plot(x, curves.mean(0), style, color=colour, marker=_marker(len(x)), alpha=alpha, label=label)
+
+
 def _finish(fig: Figure, ax, xlabel: str, ylabel: str, title: str, path: Path | None) -> Figure:
-    """Labels, integer ticks on x, a legend; saved to ``path`` if given."""
+    """Labels, integer ticks on x, the legend beside the axes (never over the data); saved to ``path`` if given."""
     ax.set_xlabel(xlabel)
     _integer_ticks(ax)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside, not over, the data
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
     return fig
 
 
-def _spread(groups: dict[str, list[RunRecord]], what: str) -> str:
-    """``bands: 95% CI over seeds``, or why there are none (one seed per group)."""
-    if all(len(members) < 2 for members in groups.values()):
+def _spread(groups: dict[str, list[RunRecord]], what: str = "bands") -> str:
+    """What the figure draws around each group's mean: thin lines, bootstrap bands, or nothing (one seed)."""
+    seeds = [len(members) for members in groups.values()]
+    if max(seeds) < 2:
         return f"one seed per group: no {what}"
-    return f"{what}: 95% CI over seeds"
+    if max(seeds) < BAND_SEEDS:
+        return "thin lines: each seed"
+    if min(seeds) >= BAND_SEEDS:
+        return f"{what}: 95% bootstrap CI of the mean over seeds"
+    return f"{what}: 95% bootstrap CI over seeds ({BAND_SEEDS}+ seeds); thin lines: each seed (fewer)"
 
 
 def plot_learning_curves(groups: dict[str, list[RunRecord]], path: Path | None = None):
     """Returns before (dashed) and after (solid) adaptation per meta-batch, mean ± 95% CI over seeds.
 
     Saves the figure to ``path`` if given; returns it."""
-    fig, ax = _new_figure((7, 4.2))
+    fig, ax = _new_figure((9, 4.2))
     for i, (label, members) in enumerate(groups.items()):
         length = min(len(r.metrics) for r in members)
         if length == 0:
@@ -374,15 +445,13 @@ def plot_learning_curves(groups: dict[str, list[RunRecord]], path: Path | None =
         batches = np.arange(length)
         for key, style, name in (("returns_after", "-", "after"), ("returns_before", "--", "before")):
             curves = np.array([[row[key] for row in r.metrics[:length]] for r in members], dtype=float)
-            mean, half = band(curves)
-            ax.plot(batches, mean, style, color=colour, marker=_marker(length), label=f"{label} ({name})")
-            ax.fill_between(batches, mean - half, mean + half, color=colour, alpha=0.15, linewidth=0)
+            _draw(ax, batches, curves, colour, style, f"{label} ({name})")
     return _finish(
         fig,
         ax,
         "meta-batch",
         "mean episode return",
-        f"Returns before (dashed) and after (solid) adaptation; {_spread(groups, 'bands')}",
+        f"Returns before (dashed) and after (solid) adaptation\n{_spread(groups, 'bands')}",
         path,
     )
 
@@ -391,7 +460,7 @@ def plot_adaptation_curves(groups: dict[str, list[RunRecord]], path: Path | None
     """Return vs number of adaptation steps (from test.py), mean ± 95% CI over seeds.
 
     Returns the figure (saved to ``path`` if given), or ``None`` if no run was evaluated with test.py."""
-    fig, ax = _new_figure((5, 4))
+    fig, ax = _new_figure((7, 4))
     drawn = False
     for i, (label, members) in enumerate(groups.items()):
         evaluated = [r for r in members if r.returns is not None]
@@ -399,8 +468,21 @@ def plot_adaptation_curves(groups: dict[str, list[RunRecord]], path: Path | None
             continue
         steps = min(r.returns.shape[1] for r in evaluated)
         curves = np.array([r.returns[:, :steps].mean(axis=(0, 2)) for r in evaluated])
-        mean, half = band(curves)
-        ax.errorbar(np.arange(steps), mean, yerr=half, marker="o", capsize=3, color=f"C{i}", label=label)
+        if len(curves) >= BAND_SEEDS:
+            low, high = bootstrap_band(curves)
+            mean = curves.mean(0)
+            ax.errorbar(
+                np.arange(steps),
+                mean,
+                yerr=[mean - low, high - mean],
+                marker="o",
+                capsize=3,
+                color=f"C{i}",
+                label=label,
+            )
+        else:
+            _draw(ax, np.arange(steps), curves, f"C{i}", label=label)
+            ax.lines[-1].set_marker("o")
         drawn = True
     if not drawn:
         return None
@@ -409,7 +491,7 @@ def plot_adaptation_curves(groups: dict[str, list[RunRecord]], path: Path | None
         ax,
         "adaptation steps",
         "mean episode return (fresh tasks)",
-        f"Return after k inner steps; {_spread(groups, 'bars')}",
+        f"Return after k inner steps\n{_spread(groups, 'bars')}",
         path,
     )
 
@@ -420,7 +502,7 @@ def plot_within_episode(groups: dict[str, list[RunRecord]], path: Path | None = 
     it gets shows a reward that rises within the first steps of an episode, before any gradient step.
 
     Returns the figure (saved to ``path`` if given), or ``None`` if no run has per-step rewards."""
-    fig, ax = _new_figure((7, 4.2))
+    fig, ax = _new_figure((9, 4.2))
     drawn = False
     for i, (label, members) in enumerate(groups.items()):
         evaluated = [r for r in members if r.step_rewards is not None and r.step_rewards.shape[1] > step]
@@ -428,10 +510,7 @@ def plot_within_episode(groups: dict[str, list[RunRecord]], path: Path | None = 
             continue
         horizon = min(r.step_rewards.shape[2] for r in evaluated)
         curves = np.array([np.nanmean(r.step_rewards[:, step, :horizon], axis=0) for r in evaluated])
-        mean, half = band(curves)
-        t = np.arange(horizon)
-        ax.plot(t, mean, color=f"C{i}", marker=_marker(horizon), label=label)
-        ax.fill_between(t, mean - half, mean + half, color=f"C{i}", alpha=0.15, linewidth=0)
+        _draw(ax, np.arange(horizon), curves, f"C{i}", label=label)
         drawn = True
     if not drawn:
         return None
@@ -441,7 +520,7 @@ def plot_within_episode(groups: dict[str, list[RunRecord]], path: Path | None = 
         ax,
         "time step within the episode",
         "mean reward (fresh tasks)",
-        f"Reward per time step {when}; {_spread(groups, 'bands')}",
+        f"Reward per time step {when}\n{_spread(groups, 'bands')}",
         path,
     )
 
@@ -504,33 +583,33 @@ def plot_diagnostics(groups: dict[str, list[RunRecord]], path: Path | None = Non
                     continue
                 length = min(len(r.metrics) for r in logged)
                 curves = np.array([[row[key] for row in r.metrics[:length]] for r in logged], dtype=float)
-                mean, half = band(curves)
-                batches = np.arange(length)
                 before = key.endswith("_before")
-                ax.plot(
-                    batches,
-                    mean,
-                    color=f"C{i}",
-                    linestyle="--" if before else "-",
-                    marker=_marker(length),
+                _draw(
+                    ax,
+                    np.arange(length),
+                    curves,
+                    f"C{i}",
+                    "--" if before else "-",
+                    None if before and len(keys) > 1 else label,
                     alpha=0.6 if before else 1.0,
-                    label=None if before and len(keys) > 1 else label,
                 )
-                ax.fill_between(batches, mean - half, mean + half, color=f"C{i}", alpha=0.15, linewidth=0)
         ax.set_title(title, fontsize=9)
         _integer_ticks(ax)
         ax.tick_params(labelsize=7)
     for ax in axes[len(present) :]:
         ax.set_visible(False)
-    drawn = [ax for ax in axes if ax.get_visible() and ax.get_lines()]
-    if drawn:  # the legend goes on the first panel with lines (a constant panel has none)
-        drawn[0].legend(fontsize=7)
+    handles = {}  # one entry per group, from whichever panels drew it (a constant panel draws none)
+    for ax in axes:
+        for handle, text in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(text, handle)
+    if handles:  # beside the panels, never over the data
+        fig.legend(list(handles.values()), list(handles), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
     paired = any(len(keys) > 1 for keys, _ in present)
     fig.suptitle(("dashed: before adaptation, solid: after; " if paired else "") + _spread(groups, "bands"), fontsize=9)
     fig.supxlabel("meta-batch", fontsize=9)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=100)
+        fig.savefig(path, dpi=100, bbox_inches="tight")
     return fig
 
 
@@ -563,7 +642,7 @@ def plot_before_after(comparison: Comparison, path: Path | None = None):
     ax.set_title("before (light) and after (dark) adaptation", fontsize=9)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
     return fig
 
 

@@ -1,11 +1,16 @@
-"""The statistics of comparisons: confidence intervals, Welch's t-test and Hedges' g (scipy.stats)."""
+"""The statistics of comparisons (scipy.stats): t confidence intervals, Welch's t-test and Hedges' g; the
+interquartile mean with percentile-bootstrap CIs and the probability of improvement (Agarwal et al. 2021, "Deep
+reinforcement learning at the edge of the statistical precipice"); the smallest effect a number of seeds detects.
+
+rliable, the reference implementation of Agarwal et al.'s statistics, installs but does not import beside pandas 3
+(its ``arch`` dependency); these few functions follow its definitions with scipy's bootstrap."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 
 def mean_confidence_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
@@ -38,9 +43,85 @@ def welch(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return {"t": float(result.statistic), "p": float(result.pvalue), "hedges_g": hedges_g(a, b)}
 
 
-def band(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over the first axis (seeds) and the 95% CI half-width (zero for one seed)."""
-    mean = curves.mean(0)
-    if len(curves) < 2:
-        return mean, np.zeros_like(mean)
-    return mean, stats.t.ppf(0.975, len(curves) - 1) * stats.sem(curves, axis=0)
+CONFIDENCE = 0.95
+RESAMPLES = 10_000
+"""Bootstrap resamples of the intervals (percentile method, a fixed seed: the same runs give the same CIs)."""
+BOOTSTRAP_SEED = 0
+
+
+def iqm(values: np.ndarray) -> float:
+    """The interquartile mean: the mean of the middle 50 % (Agarwal et al. 2021; scipy's trimmed mean)."""
+    return float(stats.trim_mean(np.asarray(values, dtype=np.float64).ravel(), 0.25))
+
+
+def bootstrap_ci(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Percentile bootstrap CI of the :func:`iqm` over the values (seeds: with one task, the stratified bootstrap
+    of Agarwal et al. 2021 is this one); ``(nan, nan)`` for fewer than two values."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    result = stats.bootstrap(
+        (values,),
+        lambda v, axis=-1: stats.trim_mean(v, 0.25, axis=axis),
+        vectorized=True,
+        confidence_level=confidence,
+        n_resamples=RESAMPLES,
+        method="percentile",
+        rng=np.random.default_rng(BOOTSTRAP_SEED),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
+    """P(X > Y) + ½ P(X = Y) for a run X of one group and a run Y of the other (Agarwal et al. 2021: the
+    Mann-Whitney U statistic over all pairs, divided by their number)."""
+    x, y = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
+    greater = (x[:, None] > y[None, :]).mean()
+    ties = (x[:, None] == y[None, :]).mean()
+    return float(greater + 0.5 * ties)
+
+
+def probability_of_improvement_ci(x: np.ndarray, y: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Percentile bootstrap CI of :func:`probability_of_improvement`, each group resampled on its own;
+    ``(nan, nan)`` where a group has fewer than two runs."""
+    x, y = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
+    if len(x) < 2 or len(y) < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    xs = x[rng.integers(0, len(x), size=(RESAMPLES, len(x)))]
+    ys = y[rng.integers(0, len(y), size=(RESAMPLES, len(y)))]
+    greater = (xs[:, :, None] > ys[:, None, :]).mean((1, 2))
+    ties = (xs[:, :, None] == ys[:, None, :]).mean((1, 2))
+    low, high = np.quantile(greater + 0.5 * ties, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(low), float(high)
+
+
+def detectable_effect(n1: int, n2: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest standardised difference (Cohen's d, ≈ Hedges' g) that a two-sided two-sample t-test on
+    ``n1`` and ``n2`` runs detects with probability ``power`` at level ``alpha`` (the noncentral t
+    distribution); NaN for fewer than two runs in a group."""
+    if n1 < 2 or n2 < 2:
+        return float("nan")
+    df = n1 + n2 - 2
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    scale = math.sqrt(n1 * n2 / (n1 + n2))
+
+    def power_at(d: float) -> float:
+        nc = d * scale
+        upper, lower = stats.nct.sf(critical, df, nc), stats.nct.cdf(-critical, df, nc)
+        return float(np.nan_to_num(upper, nan=1.0) + np.nan_to_num(lower, nan=0.0)) - power  # NaN: far in a tail
+
+    return float(optimize.brentq(power_at, 1e-6, 20.0))
+
+
+def bootstrap_band(
+    curves: np.ndarray, confidence: float = CONFIDENCE, resamples: int = 2000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per point of the curves (seeds on the first axis): the percentile bootstrap CI of the mean over seeds. Means
+    of resampled seeds, so the band never leaves the range of the data."""
+    curves = np.asarray(curves, dtype=np.float64)
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    picks = rng.integers(0, len(curves), size=(resamples, len(curves)))
+    means = curves[picks].mean(1)
+    low, high = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2], axis=0)
+    return low, high
