@@ -13,7 +13,7 @@ from pathlib import Path
 from maml_rl.analysis.compare import write_comparison
 from maml_rl.cli import ArgumentParser
 from maml_rl.exits import BAD_INPUT, OK, WRITE_FAILED, error_line
-from maml_rl.runs.resources import check_output_folder, remove_created
+from maml_rl.training.resources import check_output_folder, remove_created
 
 
 def main(argv: list[str] | None = None) -> int:

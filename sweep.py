@@ -19,10 +19,10 @@ from pathlib import Path
 from maml_rl.cli import ArgumentParser, add_set_flag
 from maml_rl.config import ConfigError
 from maml_rl.exits import BAD_INPUT, FAILED, INTERRUPTED, OK, error_line
-from maml_rl.runs.log import MetricsError
-from maml_rl.runs.resources import FolderError, check_output_folder
 from maml_rl.scale.ray_session import ClusterError
 from maml_rl.scale.sweep import check_policies, check_seeds, evaluate_runs, plan, run_sweep
+from maml_rl.training.log import MetricsError
+from maml_rl.training.resources import FolderError, check_output_folder
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -20,12 +20,12 @@ from maml_rl.analysis.video import RenderingUnavailable, check_format, make_rend
 from maml_rl.cli import ArgumentParser, add_threads_flag
 from maml_rl.config import ConfigError, load_config, seed_range
 from maml_rl.exits import BAD_INPUT, OK, WRITE_FAILED, error_line
-from maml_rl.runs.folder import RUNS, RunFolderError, latest_run, load_run
-from maml_rl.runs.log import CONFIG
-from maml_rl.runs.preflight import check_config
-from maml_rl.runs.resources import FolderError, check_output_folder
-from maml_rl.runs.signals import exit_status, stop_signals_as_exceptions
 from maml_rl.threads import check_threads
+from maml_rl.training.folder import RUNS, RunFolderError, latest_run, load_run
+from maml_rl.training.log import CONFIG
+from maml_rl.training.preflight import check_config
+from maml_rl.training.resources import FolderError, check_output_folder
+from maml_rl.training.signals import exit_status, stop_signals_as_exceptions
 
 NUM_BATCHES, ADAPT_STEPS = 10, 1
 """The evaluation's defaults: batches of fresh tasks, and adaptation steps."""

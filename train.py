@@ -21,16 +21,22 @@ from maml_rl.config import Config, ConfigError, config_help, load_config, with_o
 from maml_rl.exits import BAD_INPUT, DIVERGED, OK, TERMINATED, WRITE_FAILED, error_line
 from maml_rl.policies.registry import check_policy_type, policy_types
 from maml_rl.process import usable_cores
-from maml_rl.runs.folder import RunFolderError, check_not_busy, config_differences, default_run_folder, resume_command
-from maml_rl.runs.log import CHECKPOINT, CONFIG, MetricsError, RunWriteError
-from maml_rl.runs.preflight import check_config
-from maml_rl.runs.resources import FolderError, check_output_folder
-from maml_rl.runs.signals import exit_status, stop_signals_as_exceptions
-from maml_rl.runs.trainer import TrainingDiverged, resume_start, train
 from maml_rl.scale.ray_session import ClusterError, ray_session
 from maml_rl.scale.ray_shards import RayShards
 from maml_rl.scale.supervise import as_child, is_child, run_watched
 from maml_rl.threads import check_threads
+from maml_rl.training.folder import (
+    RunFolderError,
+    check_not_busy,
+    config_differences,
+    default_run_folder,
+    resume_command,
+)
+from maml_rl.training.log import CHECKPOINT, CONFIG, MetricsError, RunWriteError
+from maml_rl.training.preflight import check_config
+from maml_rl.training.resources import FolderError, check_output_folder
+from maml_rl.training.signals import exit_status, stop_signals_as_exceptions
+from maml_rl.training.trainer import TrainingDiverged, resume_start, train
 
 LOCAL_RAY = "local"
 """--ray without an address: start a Ray instance on this machine."""

@@ -4,7 +4,7 @@ Two systems live here. The MAML-TRPO core, in layers (each imports only the laye
 
 * :mod:`maml_rl.analysis`: evaluation on fresh tasks, comparisons of runs, videos;
 * :mod:`maml_rl.scale`: Ray shards, the Ray session, sweeps;
-* :mod:`maml_rl.runs`: the trainer loop and the run folder (log, checkpoint, pre-flight checks, signals);
+* :mod:`maml_rl.training`: the trainer loop and the run folder (log, checkpoint, pre-flight checks, signals);
 * the algorithm: :mod:`maml_rl.experiment` (one meta-batch), :mod:`maml_rl.metabatch` (task slices),
   :mod:`maml_rl.trpo` (the outer step), :mod:`maml_rl.metalearner` (inner loop and per-task terms),
   :mod:`maml_rl.sampler`, :mod:`maml_rl.baseline`, :mod:`maml_rl.episodes`, :mod:`maml_rl.optim`,

@@ -2,7 +2,7 @@
 
 One meta-batch: sample the tasks and their train episodes at θ, fit the baselines, adapt every task, sample the
 valid episodes at each task's θ', then one TRPO step (:func:`maml_rl.trpo.trpo_step`) over the slices'
-per-task terms (:mod:`maml_rl.metabatch`). The trainer loop (:func:`maml_rl.runs.trainer.train`) runs it once
+per-task terms (:mod:`maml_rl.metabatch`). The trainer loop (:func:`maml_rl.training.trainer.train`) runs it once
 per meta-batch and writes what it returns.
 """
 

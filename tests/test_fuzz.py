@@ -186,7 +186,7 @@ def loads_or_explains(load, config_type: type, error_type: type, path) -> None:
 def pinned_memory(monkeypatch):
     """4 GB available, whatever the machine has: a config is refused or run the same way everywhere."""
     import maml_rl.rules.cli as rules_cli
-    import maml_rl.runs.preflight as preflight
+    import maml_rl.training.preflight as preflight
 
     monkeypatch.setattr(preflight, "available_memory", lambda: 4 * 10**9)
     monkeypatch.setattr(rules_cli, "available_memory", lambda: 4 * 10**9)

@@ -16,10 +16,10 @@ from ray.cluster_utils import Cluster
 
 from maml_rl.config import from_dict
 from maml_rl.experiment import Experiment
-from maml_rl.runs.log import CHECKPOINT, load_checkpoint
-from maml_rl.runs.trainer import train
 from maml_rl.scale.ray_session import connect, disconnect, ray_session
 from maml_rl.scale.ray_shards import RayShards
+from maml_rl.training.log import CHECKPOINT, load_checkpoint
+from maml_rl.training.trainer import train
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ray.cluster_utils import Cluster
 
-from maml_rl.runs.log import CHECKPOINT, load_checkpoint
+from maml_rl.training.log import CHECKPOINT, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 NODE = {"num_cpus": 1, "object_store_memory": 75 * 1024**2}

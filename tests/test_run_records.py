@@ -16,7 +16,7 @@ from conftest import REPO
 from test_robustness import assert_one_error_line, run_script
 from test_scripts import tiny_config
 
-from maml_rl.runs.folder import completed_batches
+from maml_rl.training.folder import completed_batches
 
 
 def _files(folder):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from maml_rl.runs.folder import completed_batches
-from maml_rl.runs.log import CHECKPOINT, load_checkpoint
 from maml_rl.scale.sweep import plan
+from maml_rl.training.folder import completed_batches
+from maml_rl.training.log import CHECKPOINT, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 BATCHES = 40

@@ -25,8 +25,8 @@ from torch import Tensor, nn  # noqa: E402 - after prepare_process, on purpose
 from maml_rl.config import from_dict  # noqa: E402
 from maml_rl.policies import Params, Policy, register_policy  # noqa: E402
 from maml_rl.policies.base import Hidden, linear  # noqa: E402
-from maml_rl.runs.log import read_metrics  # noqa: E402
-from maml_rl.runs.trainer import train  # noqa: E402
+from maml_rl.training.log import read_metrics  # noqa: E402
+from maml_rl.training.trainer import train  # noqa: E402
 
 
 class LinearGaussianPolicy(Policy):

@@ -25,8 +25,8 @@ import numpy as np  # noqa: E402
 
 from maml_rl.config import from_dict  # noqa: E402
 from maml_rl.envs import TaskMixin, register_task_family  # noqa: E402
-from maml_rl.runs.log import read_metrics  # noqa: E402
-from maml_rl.runs.trainer import train  # noqa: E402
+from maml_rl.training.log import read_metrics  # noqa: E402
+from maml_rl.training.trainer import train  # noqa: E402
 
 
 class PointGoal1DEnv(TaskMixin, gym.Env):

@@ -19,8 +19,8 @@ prepare_process()  # first, before torch is imported (passive OpenMP waiting, ma
 from maml_rl.analysis.compare import write_comparison  # noqa: E402 - after prepare_process, on purpose
 from maml_rl.analysis.evaluation import evaluate, save_results  # noqa: E402
 from maml_rl.config import load_config, with_overrides  # noqa: E402
-from maml_rl.runs.folder import load_run  # noqa: E402
-from maml_rl.runs.trainer import train  # noqa: E402
+from maml_rl.training.folder import load_run  # noqa: E402
+from maml_rl.training.trainer import train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 

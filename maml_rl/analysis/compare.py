@@ -33,7 +33,7 @@ from maml_rl.analysis.statistics import (
 )
 from maml_rl.config import flatten_keys
 from maml_rl.envs.rewards import REWARD_TERMS
-from maml_rl.runs.log import CONFIG, RESULTS, read_metrics
+from maml_rl.training.log import CONFIG, RESULTS, read_metrics
 
 IGNORED_KEYS = {"seed", "num-batches", "device"}
 """Config keys that do not define a group (seeds are pooled; length and device do not change the method)."""

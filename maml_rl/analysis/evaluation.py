@@ -14,9 +14,9 @@ from maml_rl.analysis.statistics import mean_confidence_interval
 from maml_rl.baseline import compute_advantages
 from maml_rl.episodes import Episodes
 from maml_rl.experiment import Experiment
-from maml_rl.runs.log import RESULTS, SUMMARY
 from maml_rl.seeding import EVAL_STREAM, batch_rng, task_rngs
 from maml_rl.threads import torch_threads
+from maml_rl.training.log import RESULTS, SUMMARY
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from maml_rl.runs.log import CONFIG
+from maml_rl.training.log import CONFIG
 
 RUNS_VARIABLE = "BIO_MAML_RUNS"
 """Run folders for the notebook, separated by ``os.pathsep`` (how the tests, or a shell, point it at runs)."""

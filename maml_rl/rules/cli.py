@@ -13,7 +13,7 @@ from pathlib import Path
 
 from maml_rl.cli import ArgumentParser
 from maml_rl.exits import BAD_INPUT, FAILED, OK, WRITE_FAILED, error_line
-from maml_rl.runs.resources import FolderError, available_memory, check_output_folder, remove_created
+from maml_rl.training.resources import FolderError, available_memory, check_output_folder, remove_created
 
 from .config import RULE_NAMES, ConfigError, load_config, with_overrides
 from .data import DataError

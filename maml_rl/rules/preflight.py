@@ -6,7 +6,7 @@ kernel killing the process after it has filled the machine's memory.
 
 from __future__ import annotations
 
-from maml_rl.runs.resources import format_bytes
+from maml_rl.training.resources import format_bytes
 
 from .config import ConfigError, RulesConfig
 

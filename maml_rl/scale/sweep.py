@@ -26,9 +26,9 @@ from maml_rl.config import ConfigError, load_config, with_overrides
 from maml_rl.exits import OK
 from maml_rl.policies.registry import policy_types
 from maml_rl.process import usable_cores
-from maml_rl.runs.folder import completed_batches, default_run_folder
-from maml_rl.runs.log import CHECKPOINT, CONFIG, MetricsError, read_metrics
 from maml_rl.scale.ray_session import ray_session
+from maml_rl.training.folder import completed_batches, default_run_folder
+from maml_rl.training.log import CHECKPOINT, CONFIG, MetricsError, read_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_PY, TEST_PY, COMPARE_PY = REPO / "train.py", REPO / "test.py", REPO / "compare.py"

@@ -15,7 +15,7 @@ from typing import Any
 from maml_rl.config import Config, ConfigError, flatten_keys, load_config, to_dict
 from maml_rl.exits import first_line
 from maml_rl.experiment import Experiment
-from maml_rl.runs.log import CHECKPOINT, CONFIG, load_checkpoint, read_metrics
+from maml_rl.training.log import CHECKPOINT, CONFIG, load_checkpoint, read_metrics
 
 LOCK = ".lock"
 """Held (``flock``) by the trainer writing the folder; the kernel releases it when that process ends, however."""
@@ -147,7 +147,7 @@ def latest_run(runs: Path = RUNS) -> Path | None:
 def check_resumable(folder: Path, device: str = "cpu") -> dict[str, Any]:
     """The checkpoint of the run in ``folder``, once it and ``metrics.jsonl`` have been read without a problem.
 
-    Raises :class:`RunFolderError` (no checkpoint, a damaged one) or :class:`~maml_rl.runs.log.MetricsError`.
+    Raises :class:`RunFolderError` (no checkpoint, a damaged one) or :class:`~maml_rl.training.log.MetricsError`.
     """
     path = Path(folder) / CHECKPOINT
     if not path.exists():

@@ -5,7 +5,7 @@ minutes (or 640 GB) later.
   stepped), so a keyword the environment does not take is reported with the keywords it does take;
 * :func:`check_memory` compares the memory one meta-batch will need (:func:`estimate_memory`) with what the
   machine has available;
-* :func:`maml_rl.runs.resources.check_output_folder` (used beside them) creates the output folder and writes a
+* :func:`maml_rl.training.resources.check_output_folder` (used beside them) creates the output folder and writes a
   probe file into it.
 
 Each failure raises :class:`~maml_rl.config.ConfigError` (one line, exit status 2 in the scripts).
@@ -25,7 +25,7 @@ from maml_rl.config import Config, ConfigError
 from maml_rl.envs.task_batch import make_task_batch
 from maml_rl.exits import first_line
 from maml_rl.policies.rnn import CELL_GATES
-from maml_rl.runs.resources import available_memory, format_bytes
+from maml_rl.training.resources import available_memory, format_bytes
 
 # Bytes per time step of one meta-batch (train and valid episodes, the learner's activations and graphs),
 # fitted from the peak resident size of one meta-batch (maml_rl.benchmarks.throughput's kind of run, 2DNavigation,

@@ -1,6 +1,6 @@
 """The trainer loop, top to bottom: one meta-batch after another, each logged and checkpointed together.
 
-A run folder (:mod:`maml_rl.runs.folder`) holds ``config.yaml``, ``metrics.jsonl`` (one line per
+A run folder (:mod:`maml_rl.training.folder`) holds ``config.yaml``, ``metrics.jsonl`` (one line per
 meta-batch), TensorBoard events and ``checkpoint.pt``. Randomness is keyed by (seed, batch, task)
 (:mod:`maml_rl.seeding`), so a checkpoint needs only the parameters and the batch index, and a resumed run
 draws exactly what an uninterrupted one draws.
@@ -17,8 +17,8 @@ from tqdm import tqdm  # the text bar everywhere: in a notebook without ipywidge
 from maml_rl.config import Config, to_dict
 from maml_rl.experiment import Experiment
 from maml_rl.metabatch import Slices
-from maml_rl.runs.folder import RunFolderError, check_resumable, exclusive, restore_policy
-from maml_rl.runs.log import (
+from maml_rl.training.folder import RunFolderError, check_resumable, exclusive, restore_policy
+from maml_rl.training.log import (
     CHECKPOINT,
     CONFIG,
     RunLog,
@@ -27,7 +27,7 @@ from maml_rl.runs.log import (
     save_config_atomically,
     truncate_metrics,
 )
-from maml_rl.runs.signals import deferred
+from maml_rl.training.signals import deferred
 
 
 class TrainingDiverged(RuntimeError):
@@ -53,14 +53,14 @@ def train(
         shards: makes where the tasks are sampled and adapted from the built (and, on resume, restored)
             experiment, e.g. ``lambda e: RayShards(config, e.policy.state_dict(), 4)``; default: this process.
 
-    The folder is locked while training (:func:`~maml_rl.runs.folder.exclusive`): a second trainer on it stops
+    The folder is locked while training (:func:`~maml_rl.training.folder.exclusive`): a second trainer on it stops
     at once. Resuming a run that already has ``config.num_batches`` meta-batches does nothing and writes
     nothing; one that has more is refused (its record would stop matching the run).
 
-    Raises :class:`~maml_rl.runs.folder.RunFolderError` or :class:`~maml_rl.runs.log.MetricsError` before
-    writing anything if the folder cannot be used as asked, :class:`~maml_rl.runs.log.RunWriteError` if a write
+    Raises :class:`~maml_rl.training.folder.RunFolderError` or :class:`~maml_rl.training.log.MetricsError` before
+    writing anything if the folder cannot be used as asked, :class:`~maml_rl.training.log.RunWriteError` if a write
     fails (the files keep the last complete meta-batch) and :class:`TrainingDiverged`. A meta-batch's metrics
-    line and checkpoint are written with SIGINT and SIGTERM held back (see :mod:`maml_rl.runs.signals`).
+    line and checkpoint are written with SIGINT and SIGTERM held back (see :mod:`maml_rl.training.signals`).
     """
     folder = Path(output_folder)
     if not resume and (folder / CHECKPOINT).exists():
