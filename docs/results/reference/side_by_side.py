@@ -13,12 +13,13 @@ Writes into ``--output-folder``:
 * ``comparison.json`` and ``comparison.md``: per implementation and seed, the mean post-adaptation return over
   the last ``--last`` meta-batches; the mean over seeds with a 95 % bootstrap CI; the difference of the means
   (ours − reference) with a 95 % bootstrap CI; Welch's t-test; the smallest difference the runs could detect
-  (80 % power, two-sided α = 0.05); the wall-clock seconds per meta-batch.
+  (80 % power, two-sided α = 0.05); the wall-clock seconds per meta-batch. An optional ``--candidate`` group
+  (our runs with a candidate change) gets the same rows and its own difference to the reference.
 
 Only runs that reached ``--num-batches`` meta-batches enter the statistics; shorter ones are drawn (dotted)
 and listed as incomplete. Nothing of the reference's code is imported.
 
-Example (the runs of issue 22)::
+Example (the runs of the results page, docs/results/reference.md)::
 
     python docs/results/reference/side_by_side.py \\
         --ours ~/runs/reference/ours-seed{1,2,3} --reference ~/runs/reference/ref-seed{1,2,3}
@@ -30,6 +31,7 @@ import argparse
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,15 @@ from scipy import optimize, stats  # noqa: E402
 HERE = Path(__file__).resolve().parent
 OURS, REFERENCE = "ours", "reference"
 COLORS = {OURS: "tab:blue", REFERENCE: "tab:orange"}
+OTHER_COLORS = ["tab:green", "tab:purple", "tab:brown"]
+
+
+def _shown(path: Path) -> str:
+    """A run's path as the page shows it: under the home folder as ``~/...`` (no user's machine in the docs)."""
+    try:
+        return "~/" + str(Path(path).resolve().relative_to(Path.home()))
+    except ValueError:
+        return str(path)
 
 
 @dataclass
@@ -57,6 +68,8 @@ class Run:
     returns_before: np.ndarray
     returns_after: np.ndarray
     seconds: np.ndarray
+    kl_after: np.ndarray
+    """KL of the accepted TRPO step (NaN where the line search rejected)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -90,13 +103,26 @@ def run_seed(path: Path) -> int | None:
         match = re.search(r"^seed:\s*(\d+)\s*$", config_yaml.read_text(), re.MULTILINE)
         if match:
             return int(match.group(1))
+    return seed_from_name(folder)
+
+
+def seed_from_name(folder: Path) -> int | None:
+    """The ``N`` of a ``seed<N>`` in the folder's name."""
     match = re.search(r"seed(\d+)", folder.name)
     return int(match.group(1)) if match else None
 
 
 def read_run(implementation: str, path: Path, num_batches: int) -> Run:
-    """A run's first ``num_batches`` meta-batches, in batch order (a resumed run's repeated lines: the last)."""
+    """A run's first ``num_batches`` meta-batches, in batch order (a resumed run's repeated lines: the last).
+
+    A run folder without ``metrics.jsonl`` yet (not started) is a run of 0 meta-batches, with a warning."""
     rows: dict[int, dict[str, Any]] = {}
+    if path.is_dir() and not (path / "metrics.jsonl").exists() or not path.exists():
+        print(f"warning: {path}: no metrics.jsonl yet; counted as a run of 0 meta-batches", file=sys.stderr)
+        empty = np.array([])
+        return Run(
+            implementation, path, run_seed(path) if path.exists() else seed_from_name(path), empty, empty, empty, empty
+        )
     for number, line in enumerate(metrics_file(path).read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -113,8 +139,27 @@ def read_run(implementation: str, path: Path, num_batches: int) -> Run:
         return np.array([float("nan") if rows[b].get(key) is None else float(rows[b][key]) for b in batches])
 
     return Run(
-        implementation, path, run_seed(path), series("returns_before"), series("returns_after"), series("seconds")
+        implementation,
+        path,
+        run_seed(path),
+        series("returns_before"),
+        series("returns_after"),
+        series("seconds"),
+        series("kl_after"),
     )
+
+
+FULL_STEP_KL = 0.008
+"""An accepted step with KL above this took the line search's full step: the full step is scaled to a quadratic
+KL of max-kl = 0.01 (its true KL is within a few % of it), the next candidate (0.8 of it) has about 0.64 × that."""
+
+THIRDS = ((0, 50), (50, 100), (100, 150))
+
+
+def full_step_fraction(run: Run, start: int, stop: int) -> float | None:
+    """Fraction of meta-batches ``start``…``stop − 1`` whose accepted step was the line search's full step."""
+    kl = run.kl_after[start:stop]
+    return float(np.mean(np.nan_to_num(kl, nan=0.0) > FULL_STEP_KL)) if kl.size else None
 
 
 def bootstrap_ci(
@@ -176,7 +221,7 @@ def summarize(runs: dict[str, list[Run]], num_batches: int, last: int, resamples
         entry: dict[str, Any] = {
             "runs": [
                 {
-                    "path": str(r.path),
+                    "path": _shown(r.path),
                     "seed": r.seed,
                     "batches": r.num_batches,
                     "complete": r in done,
@@ -190,6 +235,9 @@ def summarize(runs: dict[str, list[Run]], num_batches: int, last: int, resamples
         seconds = np.concatenate([r.seconds for r in group]) if group else np.array([])
         entry["seconds_per_batch"] = float(np.nanmean(seconds)) if seconds.size else None
         entry["batches_timed"] = int(seconds.size)
+        entry["full_step_fraction"] = {
+            f"{a}-{b - 1}": [full_step_fraction(r, a, b) for r in group] for a, b in THIRDS if a < num_batches
+        }
         for key, attribute in (("after", "returns_after"), ("before", "returns_before")):
             values = np.array([last_mean(getattr(r, attribute), last) for r in done])
             complete.setdefault(name, {})[key] = values
@@ -199,9 +247,18 @@ def summarize(runs: dict[str, list[Run]], num_batches: int, last: int, resamples
                 summary["ci95"] = bootstrap_ci([values], np.mean, resamples, seed)
             entry[key] = summary
         out["implementations"][name] = entry
+    out["ours_minus_reference"] = differences(complete, OURS, resamples, seed)
+    others = [name for name in runs if name not in (OURS, REFERENCE)]
+    if others:
+        out["other_minus_reference"] = {name: differences(complete, name, resamples, seed) for name in others}
+    return out
+
+
+def differences(complete: dict[str, dict[str, np.ndarray]], name: str, resamples: int, seed: int) -> dict[str, Any]:
+    """Group ``name`` − the reference, for the post- and pre-adaptation returns (``None`` below 2 runs each)."""
     diffs: dict[str, Any] = {}
     for key in ("after", "before"):
-        a, b = complete.get(OURS, {}).get(key, np.array([])), complete.get(REFERENCE, {}).get(key, np.array([]))
+        a, b = complete.get(name, {}).get(key, np.array([])), complete.get(REFERENCE, {}).get(key, np.array([]))
         if len(a) < 2 or len(b) < 2:
             diffs[key] = None
             continue
@@ -215,8 +272,7 @@ def summarize(runs: dict[str, list[Run]], num_batches: int, last: int, resamples
             "standard_error": test["standard_error"],
             "minimal_detectable_difference_80": minimal_detectable_difference(test["standard_error"], test["df"]),
         }
-    out["ours_minus_reference"] = diffs
-    return out
+    return diffs
 
 
 def plot(runs: dict[str, list[Run]], num_batches: int, last: int, path: Path) -> None:
@@ -226,8 +282,8 @@ def plot(runs: dict[str, list[Run]], num_batches: int, last: int, path: Path) ->
         (axes[0], "returns_after", "after one inner step (post-adaptation)"),
         (axes[1], "returns_before", "before adaptation (pre-adaptation)"),
     ):
-        for name, group in runs.items():
-            color = COLORS[name]
+        for index, (name, group) in enumerate(runs.items()):
+            color = COLORS.get(name, OTHER_COLORS[index % len(OTHER_COLORS)])
             for r in group:
                 ax.plot(
                     np.arange(r.num_batches),
@@ -244,7 +300,7 @@ def plot(runs: dict[str, list[Run]], num_batches: int, last: int, path: Path) ->
                     np.mean(done, axis=0),
                     color=color,
                     lw=2.2,
-                    label=f"{name}: mean of {len(done)} seeds",
+                    label=f"{name}: mean of {len(done)} seed{'s' if len(done) > 1 else ''}",
                 )
             partial = [r for r in group if r.num_batches < num_batches]
             if partial:
@@ -275,17 +331,18 @@ def markdown(summary: dict[str, Any], runs: dict[str, list[Run]], args: argparse
         f"`{args.reference_commit}`, ported to gymnasium 1.4 / MuJoCo 4 / NumPy 2 / torch 2.13 with its algorithm "
         f"unchanged (one sampler worker, `configs/maml/halfcheetah-dir.yaml`, {n} meta-batches, torch on one thread). "
         f"Same seeds for both. Returns: mean over the meta-batch's 40 tasks × 20 episodes of the undiscounted "
-        f"episode return (100 steps), as each implementation logs it during training.",
+        f"episode return (100 steps), as each implementation logs it during training. "
+        "One setup difference remains, the reference's own: its HalfCheetahDir observes 20 values (HalfCheetah-v5's 17 "
+        "and the torso's position x, y, z), ours the 17; dynamics, reset noise, reward, action clipping and horizon are "
+        "the same step by step.",
         "",
         f"## Post-adaptation return, mean over meta-batches {n - last}–{n - 1} (the last {last})",
         "",
         "| implementation | per seed | mean over seeds [95 % bootstrap CI] | pre-adaptation, mean over seeds | s per meta-batch |",
         "|---|---|---|---|---|",
     ]
-    for name in (OURS, REFERENCE):
-        entry = summary["implementations"].get(name)
-        if entry is None:
-            continue
+    for name in runs:
+        entry = summary["implementations"][name]
         per_seed = ", ".join(
             f"{r['seed']}: {fmt(r['last_after'])}" if r["complete"] else f"{r['seed']}: incomplete ({r['batches']}/{n})"
             for r in entry["runs"]
@@ -299,21 +356,40 @@ def markdown(summary: dict[str, Any], runs: dict[str, list[Run]], args: argparse
         )
     lines += [
         "",
-        "## Difference, ours − reference",
+        "## Difference to the reference",
         "",
-        "| measure | difference [95 % bootstrap CI] | Welch's t (df) | p | smallest detectable difference (80 % power) |",
-        "|---|---|---|---|---|",
+        "| comparison | measure | difference [95 % bootstrap CI] | Welch's t (df) | p "
+        "| smallest detectable difference (80 % power) |",
+        "|---|---|---|---|---|---|",
     ]
-    for key, label in (("after", "post-adaptation return"), ("before", "pre-adaptation return")):
-        d = summary["ours_minus_reference"].get(key)
-        if d is None:
-            lines.append(f"| {label} | needs ≥ 2 complete runs of each | | | |")
-            continue
-        lines.append(
-            f"| {label} | {fmt(d['difference'])} [{fmt(d['ci95'][0])}, {fmt(d['ci95'][1])}] | "
-            f"{fmt(d['welch_t'])} ({fmt(d['welch_df'], 1)}) | {d['welch_p']:.3g} | "
-            f"{fmt(d['minimal_detectable_difference_80'])} |"
-        )
+    groups = [(OURS, summary["ours_minus_reference"]), *summary.get("other_minus_reference", {}).items()]
+    for name, diffs in groups:
+        for key, label in (("after", "post-adaptation return"), ("before", "pre-adaptation return")):
+            d = diffs.get(key)
+            if d is None:
+                lines.append(f"| {name} − reference | {label} | needs ≥ 2 complete runs of each | | | |")
+                continue
+            lines.append(
+                f"| {name} − reference | {label} | {fmt(d['difference'])} [{fmt(d['ci95'][0])}, {fmt(d['ci95'][1])}] | "
+                f"{fmt(d['welch_t'])} ({fmt(d['welch_df'], 1)}) | {d['welch_p']:.3g} | "
+                f"{fmt(d['minimal_detectable_difference_80'])} |"
+            )
+    lines += [
+        "",
+        "## Line search: how often the full TRPO step is taken",
+        "",
+        f"Fraction of meta-batches whose accepted step has KL > {FULL_STEP_KL} (the full step; the reference logs no "
+        "step index, and on our runs this test agrees with `ls_steps == 1`), per seed:",
+        "",
+        "| implementation | " + " | ".join(f"meta-batches {a}–{b - 1}" for a, b in THIRDS) + " |",
+        "|---|" + "---|" * len(THIRDS),
+    ]
+    for name in runs:
+        fractions = summary["implementations"][name]["full_step_fraction"]
+        cells = [
+            ", ".join("—" if f is None else f"{f:.2f}" for f in fractions.get(f"{a}-{b - 1}", [])) for a, b in THIRDS
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "How computed: each seed's value is its mean over the window; CIs are percentile bootstraps "
@@ -332,7 +408,8 @@ def markdown(summary: dict[str, Any], runs: dict[str, list[Run]], args: argparse
         "",
         "![side by side](side_by_side.png)",
         "",
-        "Runs: " + "; ".join(f"{name}: " + ", ".join(f"`{r.path}`" for r in group) for name, group in runs.items()),
+        "Runs: "
+        + "; ".join(f"{name}: " + ", ".join(f"`{_shown(r.path)}`" for r in group) for name, group in runs.items()),
         "",
     ]
     return "\n".join(lines)
@@ -346,6 +423,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--reference", nargs="+", type=Path, required=True, help="the reference port's run folders or JSON-lines files"
     )
+    parser.add_argument(
+        "--candidate",
+        nargs="+",
+        type=Path,
+        default=[],
+        help="optional third group: our run folders with a candidate change, compared with the reference too",
+    )
+    parser.add_argument("--candidate-label", default="ours, candidate fix", help="the candidate group's name")
     parser.add_argument("--num-batches", type=int, default=150, help="meta-batches of a complete run (default 150)")
     parser.add_argument(
         "--last", type=int, default=30, help="window of the table: the last N meta-batches (default 30)"
@@ -371,6 +456,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         OURS: [read_run(OURS, p.expanduser(), args.num_batches) for p in args.ours],
         REFERENCE: [read_run(REFERENCE, p.expanduser(), args.num_batches) for p in args.reference],
     }
+    if args.candidate:
+        if args.candidate_label in runs:
+            raise SystemExit(f"error: --candidate-label must differ from {OURS!r} and {REFERENCE!r}")
+        runs[args.candidate_label] = [
+            read_run(args.candidate_label, p.expanduser(), args.num_batches) for p in args.candidate
+        ]
     summary = summarize(runs, args.num_batches, args.last, args.resamples, args.seed)
     summary["commits"] = {OURS: args.ours_commit, REFERENCE: args.reference_commit}
     args.output_folder.mkdir(parents=True, exist_ok=True)
