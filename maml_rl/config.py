@@ -22,7 +22,7 @@ from maml_rl.envs.task_batch import BACKENDS
 from maml_rl.policies.base import NONLINEARITIES
 from maml_rl.policies.inputs import INPUT_NAMES, check_input_names
 from maml_rl.policies.registry import policy_type_problem
-from maml_rl.policies.rnn import CELLS
+from maml_rl.policies.rnn import CELLS, PLASTICITY
 
 INNER_PARAMS = ("all", "readout")
 DEVICES = ("cpu", "cuda")
@@ -159,8 +159,24 @@ class PolicyConfig:
         doc="`rnn` policy: leaky integration h_t = (1 − leak)·h_{t−1} + leak·cell(x_t, h_{t−1}), in (0, 1] (1: none)",
     )
     recurrent_density: float = _opt(1.0, "rnn policy: fraction of W_hh entries kept non-zero (seeded)", unit_interval)
+    plasticity: str = _opt(
+        "none",
+        "rnn cell: plastic recurrent synapses W_hh + alpha * Hebb: none, hebbian or neuromodulated",
+        one_of(PLASTICITY),
+        doc="`rnn` cell only: plastic recurrent synapses, W_hh + α ⊙ Hebb_t with a per-episode Hebbian trace: `none`, "
+        "`hebbian` (Hebb_{t+1} = (1 − η)·Hebb_t + η·h_t h_{t−1}ᵀ; Miconi et al. 2018) or `neuromodulated` "
+        "(Hebb_{t+1} = clip(Hebb_t + M_t·h_t h_{t−1}ᵀ, −1, 1), M_t = tanh(w_M·h_t + b_M); Miconi et al. 2019). α, η, "
+        "w_M, b_M are meta-learned; W_hh stays frozen with `freeze-recurrent`",
+    )
 
     def __post_init__(self) -> None:
+        if self.plasticity != "none" and (self.type != "rnn" or self.cell != "rnn"):
+            raise ConfigError(
+                f"plasticity {self.plasticity} needs the rnn policy with the rnn cell (one W_hh per layer), got "
+                f"type {self.type}"
+                + (f", cell {self.cell}" if self.type == "rnn" else "")
+                + "; set plasticity: none, or type: rnn and cell: rnn"
+            )
         if self.spectral_radius is not None and self.cell != "rnn":
             raise ConfigError(
                 f"spectral-radius applies to the rnn cell (a square W_hh), not {self.cell}; "

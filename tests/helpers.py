@@ -11,9 +11,10 @@ from maml_rl.policies import GaussianMLPPolicy, GaussianRNNPolicy, gaussian_log_
 
 def tiny_policy(kind: str, obs_dim: int = 3, act_dim: int = 2, seed: int = 0, **kwargs) -> torch.nn.Module:
     torch.manual_seed(seed)
+    kwargs.setdefault("hidden_sizes", (5, 4))
     if kind == "mlp":
-        return GaussianMLPPolicy(obs_dim, act_dim, hidden_sizes=(5, 4), **kwargs)
-    return GaussianRNNPolicy(obs_dim, act_dim, hidden_sizes=(5, 4), **kwargs)
+        return GaussianMLPPolicy(obs_dim, act_dim, **kwargs)
+    return GaussianRNNPolicy(obs_dim, act_dim, **kwargs)
 
 
 def synthetic_episodes(

@@ -17,6 +17,10 @@ FULL_INPUTS = ("observation", "previous-action", "previous-reward", "episode-sta
 
 def _setup(kind, num_steps=1, first_order=False, fast_lr=0.5, inner_params="all", **policy_kwargs):
     policy = tiny_policy(kind, **policy_kwargs).double()
+    if policy_kwargs.get("plasticity", "none") != "none":
+        with torch.no_grad():  # α starts at 0 (no plasticity yet); give the trace a part in the derivatives
+            for layer in policy.cells:
+                layer.plastic_alpha.normal_(0, 0.5, generator=torch.Generator().manual_seed(5))
     train = synthetic_episodes(policy, tasks=TASKS, seed=1)
     valid = synthetic_episodes(policy, tasks=TASKS, seed=2)
     config = learner_config(
@@ -64,6 +68,11 @@ FVP_CASES = [
     # the policy also sees its previous action and reward, and a leaky, rescaled reservoir
     ("mlp", 1, "all", {"inputs": FULL_INPUTS}),
     ("rnn", 2, "readout", {"inputs": FULL_INPUTS, "spectral_radius": 0.95, "leak": 0.5}),
+    # plastic recurrent synapses, the plasticity adapted in the inner loop or only in the outer step
+    ("rnn", 1, "all", {"inputs": FULL_INPUTS, "plasticity": "hebbian"}),
+    ("rnn", 2, "all", {"plasticity": "neuromodulated", "leak": 0.5}),
+    ("rnn", 1, "readout", {"inputs": FULL_INPUTS, "plasticity": "neuromodulated"}),
+    ("rnn", 2, "readout", {"plasticity": "hebbian"}),
 ]
 
 
@@ -101,9 +110,18 @@ def _plain_fisher(policy, valid, old):
     return torch.autograd.functional.hessian(kl_of, theta0)
 
 
-@pytest.mark.parametrize("kind,inner_params", [("mlp", "all"), ("rnn", "all"), ("rnn", "readout")])
-def test_second_order_meta_gradient_equals_finite_differences(kind, inner_params):
-    policy, train, valid, learner = _setup(kind, inner_params=inner_params)
+@pytest.mark.parametrize(
+    "kind,inner_params,policy_kwargs",
+    [
+        ("mlp", "all", {}),
+        ("rnn", "all", {}),
+        ("rnn", "readout", {}),
+        ("rnn", "all", {"plasticity": "hebbian"}),
+        ("rnn", "all", {"plasticity": "neuromodulated"}),
+    ],
+)
+def test_second_order_meta_gradient_equals_finite_differences(kind, inner_params, policy_kwargs):
+    policy, train, valid, learner = _setup(kind, inner_params=inner_params, **policy_kwargs)
     theta0 = flatten(policy.meta_params()).detach()
     _, _, old = _post_adaptation(policy, learner, train, valid, theta0)
     loss_of = lambda th: _post_adaptation(policy, learner, train, valid, th, old)[0]  # noqa: E731
@@ -120,7 +138,9 @@ def test_second_order_meta_gradient_equals_finite_differences(kind, inner_params
     torch.testing.assert_close(analytic, numeric, rtol=1e-5, atol=1e-7)
 
     # the first-order approximation drops the inner Hessian term and so differs measurably
-    fo_policy, fo_train, fo_valid, fo_learner = _setup(kind, first_order=True, inner_params=inner_params)
+    fo_policy, fo_train, fo_valid, fo_learner = _setup(
+        kind, first_order=True, inner_params=inner_params, **policy_kwargs
+    )
     fo_theta = theta0.clone().requires_grad_()
     first_order = torch.autograd.grad(
         _post_adaptation(fo_policy, fo_learner, fo_train, fo_valid, fo_theta, old)[0], fo_theta

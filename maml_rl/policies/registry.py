@@ -91,5 +91,6 @@ register_policy(
         spec.spectral_radius,
         spec.leak,
         spec.recurrent_density,
+        spec.plasticity,
     ),
 )

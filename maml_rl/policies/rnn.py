@@ -18,6 +18,21 @@ close the dynamics run to the edge of stability, hence how long they remember), 
 layer a leaky integrator, h_t = (1 − leak)·h_{t−1} + leak·cell(x_t, h_{t−1}) (the LSTM's [h, c] state as a
 whole). The defaults (no rescaling, density 1, leak 1) are PyTorch's cells unchanged.
 
+Plastic synapses (``plasticity``, the ``rnn`` cell only) add a fast, per-episode component to the frozen
+recurrent weight: the weight used at step t is W_hh + α ⊙ Hebb_t, with a Hebbian trace Hebb (one per episode
+and layer, laid out like W_hh: row = post-synaptic unit, column = pre-synaptic) that starts at zero with each
+episode and is carried like the hidden state:
+
+* ``hebbian`` (differentiable plasticity; Miconi, Clune & Stanley 2018):
+  Hebb_{t+1} = (1 − η)·Hebb_t + η·h_t h_{t−1}ᵀ
+* ``neuromodulated`` (Backpropamine's simple neuromodulation; Miconi et al. 2019):
+  Hebb_{t+1} = clip(Hebb_t + M_t·h_t h_{t−1}ᵀ, −1, 1), M_t = tanh(w_M · h_t + b_M), a scalar the layer
+  computes from its own state (which holds the previous reward when the policy sees it).
+
+The plasticity coefficients α (one per synapse), the rate η or the modulator's w_M, b_M are meta-parameters;
+W_hh stays a buffer when frozen. α starts at zero, so a plastic policy starts as the frozen RNN drawn from the
+same seed (its plasticity parameters are drawn after every other weight).
+
 Sampling runs :meth:`forward` one step at a time with the hidden state the sampler carries; the losses run
 :meth:`sequence`, which computes the input projections of all time steps at once and then the recurrence.
 Both apply the same cell function, so their log-probabilities agree.
@@ -34,6 +49,9 @@ from torch import Tensor, nn
 from maml_rl.policies.base import Hidden, Params, Policy, linear, tanh
 
 CELL_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+PLASTICITY = ("none", "hebbian", "neuromodulated")
+HEBBIAN_RATE_INIT = 0.01
+"""η at initialisation (Miconi, Clune & Stanley 2018 start theirs at 0.01)."""
 
 
 def rnn_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
@@ -118,6 +136,7 @@ class RecurrentLayer(nn.Module):
         recurrent_density: float = 1.0,
     ) -> None:
         super().__init__()
+        self.plasticity = "none"
         gates = CELL_GATES[cell] * hidden_size
         bound = 1.0 / math.sqrt(hidden_size)  # PyTorch's RNNCell initialisation
         init = lambda *shape: torch.empty(*shape).uniform_(-bound, bound)  # noqa: E731
@@ -132,6 +151,25 @@ class RecurrentLayer(nn.Module):
                 self.register_parameter(name, nn.Parameter(value))
         self.hidden_size, self.cell = hidden_size, cell
         self.state_size = 2 * hidden_size if cell == "lstm" else hidden_size
+
+    def make_plastic(self, plasticity: str) -> None:
+        """Adds the plasticity parameters: α = 0, and η = 0.01 or the modulator's weights (drawn from torch's
+        global generator) and bias 0."""
+        if plasticity not in PLASTICITY:
+            raise ValueError(f"unknown plasticity {plasticity!r}; choose one of {', '.join(PLASTICITY)}")
+        if plasticity == "none":
+            return
+        if self.cell != "rnn":
+            raise ValueError(f"plasticity applies to the rnn cell (one W_hh per layer), not {self.cell}")
+        size = self.hidden_size
+        self.plasticity = plasticity
+        self.plastic_alpha = nn.Parameter(torch.zeros(size, size))
+        if plasticity == "hebbian":
+            self.plastic_rate = nn.Parameter(torch.full((1,), HEBBIAN_RATE_INIT))
+        else:
+            bound = 1.0 / math.sqrt(size)
+            self.modulator_weight = nn.Parameter(torch.empty(1, size).uniform_(-bound, bound))
+            self.modulator_bias = nn.Parameter(torch.zeros(1))
 
 
 class GaussianRNNPolicy(Policy):
@@ -154,6 +192,7 @@ class GaussianRNNPolicy(Policy):
         spectral_radius: float | None = None,
         leak: float = 1.0,
         recurrent_density: float = 1.0,
+        plasticity: str = "none",
     ) -> None:
         super().__init__(obs_dim, act_dim, init_std, inputs)
         if cell not in CELLS:
@@ -171,6 +210,13 @@ class GaussianRNNPolicy(Policy):
         nn.init.zeros_(self.mean.bias)
         self.cell_fn = CELLS[cell]
         self.freeze_recurrent = freeze_recurrent
+        if plasticity not in PLASTICITY:
+            raise ValueError(f"unknown plasticity {plasticity!r}; choose one of {', '.join(PLASTICITY)}")
+        if plasticity != "none" and cell != "rnn":
+            raise ValueError(f"plasticity applies to the rnn cell (one W_hh per layer), not {cell}")
+        self.plasticity = plasticity
+        for layer in self.cells:  # last, so that every other weight is drawn as for the non-plastic policy
+            layer.make_plastic(plasticity)
 
     def _recurrent(self, params: Params, i: int) -> tuple[Tensor, Tensor]:
         layer = self.cells[i]
@@ -179,25 +225,48 @@ class GaussianRNNPolicy(Policy):
         return params[f"cells.{i}.weight_hh"], params[f"cells.{i}.bias_hh"]
 
     def initial_hidden(self, num_tasks: int, batch: int) -> Hidden:
-        device = self.log_std.device
-        return tuple(torch.zeros(num_tasks, batch, layer.state_size, device=device) for layer in self.cells)
+        """Zeros: each layer's state, followed, for a plastic layer, by its Hebbian trace ``(tasks, batch, H, H)``."""
+        like = {"device": self.log_std.device, "dtype": self.log_std.dtype}
+        hidden = []
+        for layer in self.cells:
+            hidden.append(torch.zeros(num_tasks, batch, layer.state_size, **like))
+            if layer.plasticity != "none":
+                hidden.append(torch.zeros(num_tasks, batch, layer.hidden_size, layer.hidden_size, **like))
+        return tuple(hidden)
 
-    def _update(self, x_proj: Tensor, state: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
-        """The next state of one layer: the cell, leakily integrated when ``leak`` < 1."""
-        new = self.cell_fn(x_proj, state, w_hh, b_hh)
+    def _update(self, x_proj: Tensor, state: Tensor, params: Params, i: int) -> Tensor:
+        """The next state of layer ``i``: the cell, leakily integrated when ``leak`` < 1."""
+        new = self.cell_fn(x_proj, state, *self._recurrent(params, i))
         if self.leak == 1.0:
             return new
         return state + self.leak * (new - state)
+
+    def _plastic_update(self, x_proj: Tensor, h: Tensor, hebb: Tensor, params: Params, i: int) -> tuple[Tensor, Tensor]:
+        """The next state and Hebbian trace of plastic layer ``i``: h ``(tasks, n, H)``, Hebb ``(tasks, n, H, H)``."""
+        alpha = params[f"cells.{i}.plastic_alpha"].unsqueeze(1)  # (tasks, 1, H, H)
+        plastic = ((alpha * hebb) @ h.unsqueeze(-1)).squeeze(-1)  # (α ⊙ Hebb_t) h_{t−1}
+        new = self._update(x_proj + plastic, h, params, i)
+        coactivity = new.unsqueeze(-1) * h.unsqueeze(-2)  # h_t h_{t−1}ᵀ: post × pre, as W_hh
+        if self.cells[i].plasticity == "hebbian":
+            rate = params[f"cells.{i}.plastic_rate"].unsqueeze(1).unsqueeze(-1)  # (tasks, 1, 1, 1)
+            return new, hebb + rate * (coactivity - hebb)
+        weight, bias = params[f"cells.{i}.modulator_weight"], params[f"cells.{i}.modulator_bias"]
+        modulation = tanh(linear(new, weight, bias)).unsqueeze(-1)  # M_t: (tasks, n, 1, 1)
+        return new, (hebb + modulation * coactivity).clamp(-1.0, 1.0)
 
     def _output(self, state: Tensor, layer: RecurrentLayer) -> Tensor:
         return state[..., : layer.hidden_size] if layer.state_size != layer.hidden_size else state
 
     def _mean_step(self, obs: Tensor, params: Params, hidden: Hidden) -> tuple[Tensor, Hidden]:
-        x, new_hidden = obs, []
-        for i, (layer, state) in enumerate(zip(self.cells, hidden)):
+        x, new_hidden, states = obs, [], iter(hidden)
+        for i, layer in enumerate(self.cells):
             x_proj = linear(x, params[f"cells.{i}.weight_ih"], params[f"cells.{i}.bias_ih"])
-            state = self._update(x_proj, state, *self._recurrent(params, i))
-            new_hidden.append(state)
+            if layer.plasticity != "none":
+                state, hebb = self._plastic_update(x_proj, next(states), next(states), params, i)
+                new_hidden += [state, hebb]
+            else:
+                state = self._update(x_proj, next(states), params, i)
+                new_hidden.append(state)
             x = self._output(state, layer)
         return linear(x, params["mean.weight"], params["mean.bias"]), tuple(new_hidden)
 
@@ -208,13 +277,17 @@ class GaussianRNNPolicy(Policy):
             # input projections of every time step in one batched matmul; only the recurrence loops over t
             x_proj = linear(x, params[f"cells.{i}.weight_ih"], params[f"cells.{i}.bias_ih"])
             x_proj = x_proj.reshape(tasks, steps, episodes, -1)
-            w_hh, b_hh = self._recurrent(params, i)
             state = obs.new_zeros(tasks, episodes, layer.state_size)
+            plastic = layer.plasticity != "none"
+            hebb = obs.new_zeros(tasks, episodes, layer.hidden_size, layer.hidden_size) if plastic else None
             outputs = []
             # unbind, not x_proj[:, t]: the backward of one unbind is one stack, that of T selects is T
             # full-size zero tensors (quadratic in T)
             for x_t in x_proj.unbind(1):
-                state = self._update(x_t, state, w_hh, b_hh)
+                if plastic:
+                    state, hebb = self._plastic_update(x_t, state, hebb, params, i)
+                else:
+                    state = self._update(x_t, state, params, i)
                 outputs.append(self._output(state, layer))
             x = stack_steps(outputs).reshape(tasks, steps * episodes, -1)
         mean = linear(x, params["mean.weight"], params["mean.bias"])

@@ -38,6 +38,10 @@ FLOATS_PER_UNIT_STEP = 24
 """Activations and their graphs, per hidden unit (times the cell's gates) and time step."""
 FLOATS_PER_IO_STEP = 8
 """Per observation or action dimension and time step."""
+FLOATS_PER_TRACE_STEP = 32
+"""Per entry of a plastic layer's Hebbian trace (H × H per episode slot) and time step: the trace and the
+intermediates its backward and Fisher products keep (measured 27.6 on HalfCheetahDir, 64x64 units, first and
+second order alike)."""
 PARAM_COPIES = 16
 """Per-task parameter copies alive at once: adapted parameters, gradients, their graphs, CG vectors."""
 SLOT_BYTES = {"GymnasiumTaskBatch": 1_500_000, "Navigation2DBatch": 4_000}
@@ -116,6 +120,8 @@ class MemoryEstimate:
     """the simulations of one sample"""
     steps: int
     slots: int
+    traces: int = 0
+    """of ``learner``: the plastic layers' Hebbian traces"""
 
     @property
     def total(self) -> int:
@@ -143,9 +149,13 @@ def estimate_memory(config: Config, env: EnvironmentInfo) -> MemoryEstimate:
     per_step = 4 * (
         FLOATS_PER_STEP + FLOATS_PER_UNIT_STEP * units + FLOATS_PER_IO_STEP * (env.observation_dim + env.action_dim)
     )
+    trace_per_step = 0
+    if config.policy.plasticity != "none":
+        trace_per_step = 4 * FLOATS_PER_TRACE_STEP * sum(units * units for units in config.policy.hidden_sizes)
     inner_steps = max(1.0, (config.num_steps + 1) / 2)  # each further inner step keeps another graph
     return MemoryEstimate(
-        learner=math.ceil(steps * per_step * inner_steps),
+        learner=math.ceil(steps * (per_step + trace_per_step) * inner_steps),
+        traces=math.ceil(steps * trace_per_step * inner_steps),
         parameters=config.meta_batch_size * params * 4 * PARAM_COPIES,
         physics=slots * env.slot_bytes,
         steps=steps,
@@ -180,10 +190,16 @@ def check_memory(config: Config, source: str, env: EnvironmentInfo, available: i
     available = available_memory() if available is None else available
     if available is not None and estimate.total > available:
         units, _ = policy_sizes(config, env.observation_dim, env.action_dim)
+        traces = (
+            f" (of which {format_bytes(estimate.traces)} for the Hebbian traces of policy.plasticity "
+            f"{config.policy.plasticity}: hidden-size² values per episode and time step)"
+            if estimate.traces
+            else ""
+        )
         raise ConfigError(
             f"{source}: one meta-batch needs about {format_bytes(estimate.total)} of memory "
             f"({format_bytes(estimate.learner)} for {estimate.steps:,} time steps = meta-batch-size "
-            f"{config.meta_batch_size} x fast-batch-size {config.fast_batch_size} x horizon {config.horizon}, "
+            f"{config.meta_batch_size} x fast-batch-size {config.fast_batch_size} x horizon {config.horizon}{traces}, "
             f"{format_bytes(estimate.parameters)} for the per-task parameters, {format_bytes(estimate.physics)} for "
             f"{estimate.slots:,} simulations), but {format_bytes(available)} is available; lower {_largest(config, estimate, units)}"
         )
