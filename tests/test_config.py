@@ -8,13 +8,16 @@ from conftest import REPO
 from maml_rl.config import Config, ConfigError, from_dict, load_config, save_config, to_dict
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+MEMORY_ONLY = ("-rl2", "-reservoir", "-memoryless", "-hebbian", "-neuromodulated")
+"""Config names whose policies adapt by memory alone (fast-lr 0)."""
+FROZEN_MEMORY = ("-reward", "-reservoir", "-memoryless", "-hebbian", "-neuromodulated", "-neuromodulated-maml")
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_shipped_configs_load_with_pytorch_maml_rl_values(path):
     cfg = load_config(path)
     assert (cfg.gamma, cfg.gae_lambda, cfg.first_order) == (0.99, 1.0, False)
-    fast_lr = 0.0 if path.stem.endswith("-rl2") else 0.1  # RL^2: adaptation by memory alone
+    fast_lr = 0.0 if path.stem.endswith(MEMORY_ONLY) else 0.1  # RL^2 and its relatives: adaptation by memory alone
     assert (cfg.fast_batch_size, cfg.num_steps, cfg.fast_lr, cfg.num_batches) == (20, 1, fast_lr, 500)
     assert cfg.meta_batch_size == (20 if "navigation" in path.stem else 40)
     assert (cfg.max_kl, cfg.cg_iters, cfg.cg_damping, cfg.ls_max_steps, cfg.ls_backtrack_ratio) == (
@@ -29,12 +32,19 @@ def test_shipped_configs_load_with_pytorch_maml_rl_values(path):
 
 
 @pytest.mark.parametrize(
-    "path", [p for p in CONFIGS if "-reward" in p.stem or p.stem.endswith("-rl2")], ids=lambda p: p.stem
+    "path",
+    [p for p in CONFIGS if "-reward" in p.stem or p.stem.endswith(MEMORY_ONLY + FROZEN_MEMORY)],
+    ids=lambda p: p.stem,
 )
 def test_reward_aware_configs_feed_the_previous_action_and_reward(path):
     cfg = load_config(path)
     assert cfg.policy.inputs == ("observation", "previous-action", "previous-reward")
-    assert cfg.policy.freeze_recurrent == (path.stem.endswith("-reward"))
+    assert cfg.policy.freeze_recurrent == (path.stem.endswith(FROZEN_MEMORY))
+    plastic = next((rule for rule in ("hebbian", "neuromodulated") if f"-{rule}" in path.stem), "none")
+    assert cfg.policy.plasticity == plastic
+    assert cfg.policy.type == (
+        "mlp" if path.stem.endswith(("-memoryless", "-reward")) else "rnn"
+    )  # -reward: --policy picks
 
 
 def test_round_trip_through_yaml(tmp_path):
