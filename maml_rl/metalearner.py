@@ -73,7 +73,12 @@ def adapt(
     are. With ``first_order=False`` the result stays differentiable through the inner gradients (second order),
     and the trace holds the gradient of *every* parameter, so that the Fisher-vector product can apply the
     Hessian of the inner loss to any vector (see :meth:`EpisodeTerms.fisher_product`).
+
+    With ``fast_lr == 0`` (adaptation by memory alone, as RL²) θ' = θ and J = I exactly: no inner gradient is
+    computed and the trace is empty, so the outer step costs no inner Hessian products.
     """
+    if fast_lr == 0:
+        return Adaptation(dict(params), [], [])
     adapted = set(params) if adapted is None else set(adapted)
     points, grads_trace = [], []
     for _ in range(num_steps):

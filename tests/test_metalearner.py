@@ -191,6 +191,23 @@ def test_first_order_fisher_vector_product_is_the_fisher_of_the_adapted_policy(k
     torch.testing.assert_close(_fisher_product(learner, train, valid, adaptation)(v), expected, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.parametrize("kind,policy_kwargs", [("mlp", {}), ("rnn", {"plasticity": "hebbian"})])
+def test_without_an_inner_step_the_fisher_is_the_plain_one_and_no_inner_gradient_is_taken(kind, policy_kwargs):
+    """fast-lr 0 (adaptation by memory alone): θ' = θ, J = I; the outer step needs no inner Hessian products."""
+    policy, train, valid, learner = _setup(kind, fast_lr=0.0, **policy_kwargs)
+    adaptation = learner.adapt(train)
+    assert adaptation.points == [] and adaptation.grads == []
+    theta = policy.task_params(TASKS)
+    assert all(torch.equal(adaptation.params[k], theta[k]) for k in theta)
+    with torch.no_grad():
+        old = policy.sequence_of(valid, {k: p.detach() for k, p in adaptation.params.items()})
+    v = torch.randn(
+        flatten(policy.meta_params()).shape, generator=torch.Generator().manual_seed(6), dtype=torch.float64
+    )
+    expected = _plain_fisher(policy, valid, old) @ v + learner.config.cg_damping * v
+    torch.testing.assert_close(_fisher_product(learner, train, valid, adaptation)(v), expected, rtol=1e-7, atol=1e-9)
+
+
 @pytest.mark.parametrize("kind", ["mlp", "rnn"])
 def test_readout_adaptation_changes_only_the_gaussian_head(kind):
     policy, train, _, learner = _setup(kind, num_steps=2, inner_params="readout")

@@ -40,8 +40,10 @@ FLOATS_PER_IO_STEP = 8
 """Per observation or action dimension and time step."""
 FLOATS_PER_TRACE_STEP = 32
 """Per entry of a plastic layer's Hebbian trace (H × H per episode slot) and time step: the trace and the
-intermediates its backward and Fisher products keep (measured 27.6 on HalfCheetahDir, 64x64 units, first and
-second order alike)."""
+intermediates its backward and Fisher products keep (measured 27.6 on HalfCheetahDir, 64x64 units, with an
+inner step, first or second order)."""
+FLOATS_PER_TRACE_STEP_NO_INNER_STEP = 16
+"""The same with ``fast-lr: 0``, where no inner gradient's graph is kept (measured 14.3)."""
 PARAM_COPIES = 16
 """Per-task parameter copies alive at once: adapted parameters, gradients, their graphs, CG vectors."""
 SLOT_BYTES = {"GymnasiumTaskBatch": 1_500_000, "Navigation2DBatch": 4_000}
@@ -151,7 +153,8 @@ def estimate_memory(config: Config, env: EnvironmentInfo) -> MemoryEstimate:
     )
     trace_per_step = 0
     if config.policy.plasticity != "none":
-        trace_per_step = 4 * FLOATS_PER_TRACE_STEP * sum(units * units for units in config.policy.hidden_sizes)
+        floats = FLOATS_PER_TRACE_STEP if config.fast_lr else FLOATS_PER_TRACE_STEP_NO_INNER_STEP
+        trace_per_step = 4 * floats * sum(units * units for units in config.policy.hidden_sizes)
     inner_steps = max(1.0, (config.num_steps + 1) / 2)  # each further inner step keeps another graph
     return MemoryEstimate(
         learner=math.ceil(steps * (per_step + trace_per_step) * inner_steps),
