@@ -71,17 +71,30 @@ def gae(rewards: Tensor, values: Tensor, mask: Tensor, gamma: float, gae_lambda:
     return discounted_cumsum(deltas, gamma * gae_lambda) * mask
 
 
-def normalize_advantages(advantages: Tensor, mask: Tensor, eps: float = 1e-8) -> Tensor:
-    """Zero mean, unit standard deviation over each task's valid steps; zero on padding."""
+def advantage_moments(advantages: Tensor, mask: Tensor, eps: float = 1e-8) -> tuple[Tensor, Tensor]:
+    """Each task's mean and standard deviation (+ ``eps``) over its valid steps, shaped ``(tasks, 1, 1)``."""
     count = mask.sum((1, 2), keepdim=True).clamp_min(1.0)
     mean = (advantages * mask).sum((1, 2), keepdim=True) / count
     var = ((advantages - mean).pow(2) * mask).sum((1, 2), keepdim=True) / count
-    return (advantages - mean) / (var.sqrt() + eps) * mask
+    return mean, var.sqrt() + eps
+
+
+def normalize_advantages(advantages: Tensor, mask: Tensor, eps: float = 1e-8) -> Tensor:
+    """Zero mean, unit standard deviation over each task's valid steps; zero on padding."""
+    mean, scale = advantage_moments(advantages, mask, eps)
+    return (advantages - mean) / scale * mask
 
 
 def compute_advantages(episodes: Episodes, gamma: float, gae_lambda: float, normalize: bool = True) -> Episodes:
-    """Fits the baseline, fills ``episodes.advantages`` (normalised per task) and returns the episodes."""
+    """Fits the baseline, fills ``episodes.advantages`` (normalised per task) and ``episodes.advantage_scale`` (the
+    standard deviation each task's advantages were divided by; 1 without ``normalize``) and returns the episodes."""
     values = linear_baseline_values(episodes, gamma)
     advantages = gae(episodes.rewards, values, episodes.mask, gamma, gae_lambda)
-    episodes.advantages = normalize_advantages(advantages, episodes.mask) if normalize else advantages
+    if normalize:
+        mean, scale = advantage_moments(advantages, episodes.mask)
+        episodes.advantages = (advantages - mean) / scale * episodes.mask
+        episodes.advantage_scale = scale.view(-1)
+    else:
+        episodes.advantages = advantages
+        episodes.advantage_scale = torch.ones(advantages.shape[0], dtype=advantages.dtype, device=advantages.device)
     return episodes

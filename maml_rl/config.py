@@ -25,6 +25,7 @@ from maml_rl.policies.registry import policy_type_problem
 from maml_rl.policies.rnn import CELLS, PLASTICITY
 
 INNER_PARAMS = ("all", "readout")
+INNER_LOSSES = ("reinforce", "lvc", "dice")
 DEVICES = ("cpu", "cuda")
 
 
@@ -229,6 +230,16 @@ class Config:
         one_of(INNER_PARAMS),
         doc="what the inner loop adapts: `all`, or `readout` (only the Gaussian head's mean layer and log-std; ANIL, "
         "Raghu et al. 2020); the outer TRPO step always trains every learnable parameter",
+    )
+    inner_loss: str = _opt(
+        "reinforce",
+        "meta-gradient estimator: reinforce (MAML's), lvc (ProMP's low-variance curvature) or dice (unbiased)",
+        one_of(INNER_LOSSES),
+        doc="how the meta-gradient credits the pre-update policy: `reinforce` (the inner loss −mean(log π · A), as "
+        "pytorch-maml-rl: no credit for the pre-update sampling distribution), `lvc` (−mean(π/⊥π · A): the same "
+        "inner step, its Hessian adds the ∇log π ∇log πᵀ term; Rothfuss et al. 2019), `dice` (the REINFORCE inner "
+        "step plus DiCE's term for the pre-update episodes' distribution, with a baseline: unbiased; Foerster et al. "
+        "2018, Mao et al. 2019)",
     )
     num_batches: int = _opt(500, "meta-batches (outer steps) to train", positive)
     meta_batch_size: int = _opt(40, "tasks per meta-batch", positive)

@@ -38,6 +38,8 @@ class Episodes:
     mask: Tensor
     log_probs: Tensor
     advantages: Tensor | None = field(default=None)
+    advantage_scale: Tensor | None = field(default=None)
+    """``(tasks,)``: what each task's advantages were divided by when normalised (see ``compute_advantages``)."""
     terminated: Tensor | None = field(default=None)
     reward_terms: dict[str, Tensor] = field(default_factory=dict)
 

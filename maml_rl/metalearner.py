@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from maml_rl.config import Config
-from maml_rl.episodes import Episodes, masked_mean
+from maml_rl.episodes import Episodes, discounted_returns, masked_mean
 from maml_rl.optim import flatten, unflatten
 from maml_rl.policies.base import Params, Policy, gaussian_kl, gaussian_log_prob
 
@@ -32,6 +32,47 @@ def reinforce_loss(policy: Policy, params: Params, episodes: Episodes) -> Tensor
     mean, log_std = policy.sequence_of(episodes, params)
     log_probs = gaussian_log_prob(episodes.actions, mean, log_std)
     return -masked_mean(log_probs * episodes.advantages, episodes.mask)
+
+
+def lvc_loss(policy: Policy, params: Params, episodes: Episodes) -> Tensor:
+    """Per-task low-variance curvature loss ``(tasks,)``: −mean over valid steps of π/⊥π · advantage (⊥: stop
+    gradient; Rothfuss et al. 2019, "ProMP", Eq. 9). Its value is −mean(A) and its gradient REINFORCE's; its
+    Hessian adds mean(A · ∇log π ∇log πᵀ), the curvature the pre-update sampling distribution contributes."""
+    mean, log_std = policy.sequence_of(episodes, params)
+    log_probs = gaussian_log_prob(episodes.actions, mean, log_std)
+    return -masked_mean(torch.exp(log_probs - log_probs.detach()) * episodes.advantages, episodes.mask)
+
+
+INNER_LOSS_FUNCTIONS: dict[str, Callable[[Policy, Params, Episodes], Tensor]] = {
+    "reinforce": reinforce_loss,
+    "lvc": lvc_loss,
+    "dice": reinforce_loss,  # DiCE's credit for the pre-update episodes is a term of the outer loss
+}
+"""The inner loss of each ``inner-loss`` estimator."""
+
+
+def pre_update_score_term(policy: Policy, params: Params, train: Episodes, valid: Episodes, gamma: float) -> Tensor:
+    """Per-task DiCE term ``(tasks,)`` for the pre-update episodes' sampling distribution; value 0.
+
+    MAML's objective is J(θ) = E_{τ∼π_θ}[R(θ'(θ, τ))]: the pre-update episodes τ are drawn from π_θ, so
+    ∇J = E[∇_θ R(θ') + R(θ') ∇_θ log π_θ(τ)] (the score-function identity; the magic-box operator of DiCE,
+    Foerster et al. 2018, applied to the pre-update episodes). This term is −(⊡(S) − 1) · (R̂ − b) / c, with
+    ⊡(S) = exp(S − ⊥S), S the summed log-probability of the task's train episodes under ``params`` (θ), R̂ the
+    mean discounted return of its valid episodes, b a baseline that does not depend on this task's episodes
+    (the mean R̂ of the other tasks here, 0 for a single task; Mao et al. 2019), and c = the valid advantages'
+    normalisation scale × mean episode length, which puts R̂ in the units of the surrogate loss (the gradient of
+    −mean(ratio · A/σ) over N·T̄ steps estimates −∇R/(σ·T̄)).
+    """
+    mean, log_std = policy.sequence_of(train, params)
+    log_probs = gaussian_log_prob(train.actions, mean, log_std) * train.mask
+    score = log_probs.sum((1, 2))
+    magic = torch.exp(score - score.detach())
+    returns = discounted_returns(valid.rewards, valid.mask, gamma)[:, 0].mean(-1)  # (tasks,)
+    tasks = returns.shape[0]
+    baseline = (returns.sum() - returns) / (tasks - 1) if tasks > 1 else torch.zeros_like(returns)
+    scale = valid.advantage_scale if valid.advantage_scale is not None else torch.ones_like(returns)
+    mean_length = valid.mask.sum((1, 2)) / valid.num_episodes
+    return -(magic - 1) * (returns - baseline) / (scale * mean_length)
 
 
 def surrogate_and_kl(
@@ -66,11 +107,13 @@ def adapt(
     num_steps: int = 1,
     first_order: bool = False,
     adapted: Collection[str] | None = None,
+    inner_loss: str = "reinforce",
 ) -> Adaptation:
     """``num_steps`` gradient steps of every task on its own episodes; ``params`` carry a task axis.
 
     ``adapted`` names the parameters the inner loop changes (default: all); the others pass through as they
-    are. With ``first_order=False`` the result stays differentiable through the inner gradients (second order),
+    are; ``inner_loss`` names the loss (see :data:`INNER_LOSS_FUNCTIONS`). With ``first_order=False`` the result
+    stays differentiable through the inner gradients (second order),
     and the trace holds the gradient of *every* parameter, so that the Fisher-vector product can apply the
     Hessian of the inner loss to any vector (see :meth:`EpisodeTerms.fisher_product`).
 
@@ -80,10 +123,11 @@ def adapt(
     if fast_lr == 0:
         return Adaptation(dict(params), [], [])
     adapted = set(params) if adapted is None else set(adapted)
+    loss_of = INNER_LOSS_FUNCTIONS[inner_loss]
     points, grads_trace = [], []
     for _ in range(num_steps):
         names = list(params) if not first_order else [k for k in params if k in adapted]
-        loss = reinforce_loss(policy, params, episodes).sum()
+        loss = loss_of(policy, params, episodes).sum()
         grads = dict(zip(names, torch.autograd.grad(loss, [params[k] for k in names], create_graph=not first_order)))
         points.append(params)
         grads_trace.append(grads)
@@ -113,7 +157,9 @@ class MetaLearner:
         cfg = self.config
         params = self.policy.task_params(train.num_tasks) if params is None else params
         first_order = cfg.first_order if create_graph is None else not create_graph
-        return adapt(self.policy, params, train, cfg.fast_lr, cfg.num_steps, first_order, self.adapted_names)
+        return adapt(
+            self.policy, params, train, cfg.fast_lr, cfg.num_steps, first_order, self.adapted_names, cfg.inner_loss
+        )
 
     def terms(self, train: Episodes, valid: Episodes, adaptation: Adaptation, total_tasks: int) -> EpisodeTerms:
         """The outer step's terms of these episodes' tasks, out of a meta-batch of ``total_tasks`` tasks."""
@@ -160,7 +206,13 @@ class EpisodeTerms:
         self.old = mean.detach(), log_std.detach()  # π_old: the adapted policy at the current θ
         loss, _ = surrogate_and_kl(mean, log_std, valid, *self.old)
         loss_sum = loss.sum() / self.total_tasks
-        grads = flatten(torch.autograd.grad(loss_sum, list(theta.values()), retain_graph=True))
+        objective = loss_sum
+        cfg = self.learner.config
+        if cfg.inner_loss == "dice" and cfg.fast_lr != 0:  # without an inner step θ' does not depend on τ
+            at_theta = policy.task_params(self.train.num_tasks)
+            term = pre_update_score_term(policy, at_theta, self.train, valid, cfg.gamma)
+            objective = loss_sum + term.sum() / self.total_tasks  # the same value: the term's is 0
+        grads = flatten(torch.autograd.grad(objective, list(theta.values()), retain_graph=True))
         self._product = self._jtfj_product()
         return loss_sum.item(), grads
 

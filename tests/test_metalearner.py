@@ -15,7 +15,9 @@ TASKS = 3
 FULL_INPUTS = ("observation", "previous-action", "previous-reward", "episode-start")
 
 
-def _setup(kind, num_steps=1, first_order=False, fast_lr=0.5, inner_params="all", **policy_kwargs):
+def _setup(
+    kind, num_steps=1, first_order=False, fast_lr=0.5, inner_params="all", inner_loss="reinforce", **policy_kwargs
+):
     policy = tiny_policy(kind, **policy_kwargs).double()
     if policy_kwargs.get("plasticity", "none") != "none":
         with torch.no_grad():  # α starts at 0 (no plasticity yet); give the trace a part in the derivatives
@@ -24,7 +26,12 @@ def _setup(kind, num_steps=1, first_order=False, fast_lr=0.5, inner_params="all"
     train = synthetic_episodes(policy, tasks=TASKS, seed=1)
     valid = synthetic_episodes(policy, tasks=TASKS, seed=2)
     config = learner_config(
-        fast_lr=fast_lr, num_steps=num_steps, first_order=first_order, cg_damping=1e-3, inner_params=inner_params
+        fast_lr=fast_lr,
+        num_steps=num_steps,
+        first_order=first_order,
+        cg_damping=1e-3,
+        inner_params=inner_params,
+        inner_loss=inner_loss,
     )
     return policy, train, valid, MetaLearner(policy, config)
 
@@ -47,7 +54,9 @@ def _post_adaptation(policy, learner, train, valid, theta_flat, old=None):
     if not theta_flat.requires_grad:  # the inner step differentiates with respect to it
         theta_flat = theta_flat.clone().requires_grad_()
     params = policy.task_params(TASKS, unflatten(theta_flat, like))
-    adapted = adapt(policy, params, train, s.fast_lr, s.num_steps, s.first_order, learner.adapted_names).params
+    adapted = adapt(
+        policy, params, train, s.fast_lr, s.num_steps, s.first_order, learner.adapted_names, s.inner_loss
+    ).params
     if old is None:
         with torch.no_grad():
             old = policy.sequence_of(valid, {k: v.detach() for k, v in adapted.items()})
@@ -78,7 +87,24 @@ FVP_CASES = [
 
 @pytest.mark.parametrize("kind,num_steps,inner_params,policy_kwargs", FVP_CASES)
 def test_fisher_vector_products_equal_explicit_hessian_of_kl(kind, num_steps, inner_params, policy_kwargs):
-    policy, train, valid, learner = _setup(kind, num_steps, inner_params=inner_params, **policy_kwargs)
+    _check_fisher_products(kind, num_steps, inner_params, **policy_kwargs)
+
+
+@pytest.mark.parametrize(
+    "inner_loss,kind,num_steps,inner_params",
+    [("lvc", "mlp", 1, "all"), ("lvc", "rnn", 2, "readout"), ("lvc", "rnn", 2, "all"), ("dice", "rnn", 1, "all")],
+)
+def test_fisher_vector_products_are_exact_with_every_meta_gradient_estimator(inner_loss, kind, num_steps, inner_params):
+    """The inner loss's Hessian enters Jᵀ F J through J: LVC's (with its ∇log π ∇log πᵀ term) must be the one used."""
+    with_estimator = _check_fisher_products(kind, num_steps, inner_params, inner_loss=inner_loss)
+    if inner_loss == "lvc":  # the ∇log π ∇log πᵀ term is there: the product differs from REINFORCE's
+        assert not torch.allclose(with_estimator, _check_fisher_products(kind, num_steps, inner_params), rtol=1e-4)
+
+
+def _check_fisher_products(kind, num_steps, inner_params, inner_loss="reinforce", **policy_kwargs):
+    policy, train, valid, learner = _setup(
+        kind, num_steps, inner_params=inner_params, inner_loss=inner_loss, **policy_kwargs
+    )
     theta0 = flatten(policy.meta_params()).detach()
     _, _, old = _post_adaptation(policy, learner, train, valid, theta0)
     kl_of = lambda th: _post_adaptation(policy, learner, train, valid, th, old)[1]  # noqa: E731
@@ -97,6 +123,7 @@ def test_fisher_vector_products_equal_explicit_hessian_of_kl(kind, num_steps, in
     torch.testing.assert_close(shortcut, expected, rtol=1e-7, atol=1e-9)
     # the adaptation matters: the Fisher of the un-adapted policy is a different matrix
     assert not torch.allclose(hessian, _plain_fisher(policy, valid, old), rtol=1e-3, atol=1e-6)
+    return shortcut
 
 
 def _plain_fisher(policy, valid, old):
