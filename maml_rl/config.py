@@ -26,6 +26,7 @@ from maml_rl.policies.rnn import CELLS, PLASTICITY
 
 INNER_PARAMS = ("all", "readout")
 INNER_LOSSES = ("reinforce", "lvc", "dice")
+OUTER_STEPS = ("trpo", "ppo")
 DEVICES = ("cpu", "cuda")
 
 
@@ -241,6 +242,21 @@ class Config:
         "step plus DiCE's term for the pre-update episodes' distribution, with a baseline: unbiased; Foerster et al. "
         "2018, Mao et al. 2019)",
     )
+    outer_step: str = _opt(
+        "trpo",
+        "outer step: trpo (conjugate gradient + line search) or ppo (ProMP's clipped objective, Adam)",
+        one_of(OUTER_STEPS),
+        doc="`trpo` (MAML-TRPO: conjugate gradient on Jᵀ F J, KL line search) or `ppo` (ProMP, Rothfuss et al. 2019: "
+        "the clipped likelihood-ratio surrogate of the adapted policy plus `ppo-kl-penalty` · KL(π_θ_old ‖ π_θ) of the "
+        "pre-update policy, `ppo-steps` Adam steps on the same episodes, the inner step recomputed at each with the "
+        "likelihood-ratio inner objective)",
+    )
+    ppo_steps: int = _opt(5, "ppo outer step: Adam steps per meta-batch (ProMP's 5)", between(1, 1000))
+    ppo_clip: float = _opt(0.3, "ppo outer step: clip range of the likelihood ratio (ProMP's 0.3)", open_unit_interval)
+    ppo_kl_penalty: float = _opt(
+        5e-4, "ppo outer step: weight of KL(pre-update old || new) (ProMP's 5e-4)", non_negative
+    )
+    ppo_lr: float = _opt(1e-3, "ppo outer step: Adam learning rate (ProMP's 1e-3)", positive)
     num_batches: int = _opt(500, "meta-batches (outer steps) to train", positive)
     meta_batch_size: int = _opt(40, "tasks per meta-batch", positive)
     max_kl: float = _opt(1e-2, "TRPO trust region: maximum mean KL of a step", positive)
@@ -265,6 +281,13 @@ class Config:
     )
     policy: PolicyConfig = _opt(None, "policy section", default_factory=PolicyConfig)
     sampler: SamplerConfig = _opt(None, "sampler section", default_factory=SamplerConfig)
+
+    def __post_init__(self) -> None:
+        if self.outer_step == "ppo" and self.inner_loss == "dice":
+            raise ConfigError(
+                "inner-loss dice needs outer-step trpo (its credit for the pre-update episodes is not importance-"
+                "weighted for ppo's reuse of them); use inner-loss lvc or reinforce with ppo"
+            )
 
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` (same spellings as the fields; ``policy_type`` sets ``policy.type``), validated."""

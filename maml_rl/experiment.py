@@ -1,8 +1,8 @@
 """The objects a run is made of, built from its config, and one meta-batch from beginning to end.
 
 One meta-batch: sample the tasks and their train episodes at θ, fit the baselines, adapt every task, sample the
-valid episodes at each task's θ', then one TRPO step (:func:`maml_rl.trpo.trpo_step`) over the slices'
-per-task terms (:mod:`maml_rl.metabatch`). The trainer loop (:func:`maml_rl.training.trainer.train`) runs it once
+valid episodes at each task's θ', then one outer step over the slices' per-task terms (:mod:`maml_rl.metabatch`):
+TRPO (:func:`maml_rl.trpo.trpo_step`) or ProMP's (:func:`maml_rl.ppo.ppo_step`). The trainer loop (:func:`maml_rl.training.trainer.train`) runs it once
 per meta-batch and writes what it returns.
 """
 
@@ -20,6 +20,7 @@ from maml_rl.metalearner import MetaLearner
 from maml_rl.optim import flatten, unflatten
 from maml_rl.policies.base import Policy
 from maml_rl.policies.registry import build_policy
+from maml_rl.ppo import outer_optimizer, ppo_step
 from maml_rl.sampler import Sampler
 from maml_rl.threads import learner_threads
 from maml_rl.trpo import trpo_step
@@ -38,6 +39,19 @@ class Experiment:
     shards: Slices | None = None
     """Where the meta-batch's tasks are sampled and adapted: ``None`` for one slice of every task in this
     process (the default), or e.g. :class:`maml_rl.scale.ray_shards.RayShards`."""
+    optimizer: torch.optim.Optimizer | None = None
+    """The ``ppo`` outer step's Adam optimiser (made at its first meta-batch; ``None`` for ``trpo``)."""
+
+    def outer_state(self) -> dict[str, Any] | None:
+        """What the outer step carries from one meta-batch to the next (``ppo``: Adam's state), for a checkpoint."""
+        return None if self.optimizer is None else self.optimizer.state_dict()
+
+    def load_outer_state(self, state: dict[str, Any] | None) -> None:
+        """Restores :meth:`outer_state` (``None``: nothing to restore)."""
+        if state is None or self.config.outer_step != "ppo":
+            return
+        self.optimizer = outer_optimizer(flatten(self.policy.meta_params()), self.config)
+        self.optimizer.load_state_dict(state)
 
     @classmethod
     def build(cls, config: Config, threads: int | None = None) -> Experiment:
@@ -86,7 +100,12 @@ class Experiment:
         env_steps = row.pop("env_steps")
         t_prepared = time.perf_counter()
         if bad is None:
-            step, accepted = trpo_step(shards, theta, self.config)
+            if self.config.outer_step == "ppo":
+                if self.optimizer is None:
+                    self.optimizer = outer_optimizer(theta, self.config)
+                step, accepted = ppo_step(shards, theta, self.config, self.optimizer)
+            else:
+                step, accepted = trpo_step(shards, theta, self.config)
             if accepted is not None:
                 self.learner.write_params(unflatten(accepted, self.policy.meta_params()))
             row.update(step)

@@ -146,6 +146,10 @@ class TaskSlice:
         with torch_threads(self.learner_threads):
             return self._prepared().losses(theta)
 
+    def proximal_objective(self, theta: Tensor) -> tuple[float, Tensor]:
+        with torch_threads(self.learner_threads):
+            return self._prepared().proximal_objective(theta)
+
     def close(self) -> None:
         self._terms = None
         self.sampler.close()
@@ -166,6 +170,8 @@ class Slices(Protocol):
     def fisher_product(self, vector: Tensor) -> Tensor: ...
 
     def losses(self, theta: Tensor) -> tuple[float, float]: ...
+
+    def proximal_objective(self, theta: Tensor) -> tuple[float, Tensor]: ...
 
     def close(self) -> None: ...
 
@@ -193,6 +199,9 @@ class LocalSlices:
 
     def losses(self, theta: Tensor) -> tuple[float, float]:
         return sum_pairs([s.losses(theta) for s in self.slices])
+
+    def proximal_objective(self, theta: Tensor) -> tuple[float, Tensor]:
+        return sum_pairs([s.proximal_objective(theta) for s in self.slices])
 
     def close(self) -> None:
         for s in self.slices:

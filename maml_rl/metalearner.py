@@ -43,6 +43,31 @@ def lvc_loss(policy: Policy, params: Params, episodes: Episodes) -> Tensor:
     return -masked_mean(torch.exp(log_probs - log_probs.detach()) * episodes.advantages, episodes.mask)
 
 
+def importance_weighted_reinforce_loss(policy: Policy, params: Params, episodes: Episodes) -> Tensor:
+    """REINFORCE on episodes sampled by another policy: −mean(⊥(π/π_sample) · log π · A). At the sampling
+    parameters it is :func:`reinforce_loss` (up to the rounding of the recomputed log-probabilities)."""
+    mean, log_std = policy.sequence_of(episodes, params)
+    log_probs = gaussian_log_prob(episodes.actions, mean, log_std)
+    weights = torch.exp(log_probs - episodes.log_probs).detach()
+    return -masked_mean(weights * log_probs * episodes.advantages, episodes.mask)
+
+
+def likelihood_ratio_loss(policy: Policy, params: Params, episodes: Episodes) -> Tensor:
+    """−mean(π/π_sample · A): ProMP's likelihood-ratio inner objective J^LR (Rothfuss et al. 2019, Eq. 11), which
+    reuses episodes sampled by an older policy; at the sampling parameters, :func:`lvc_loss`."""
+    mean, log_std = policy.sequence_of(episodes, params)
+    log_probs = gaussian_log_prob(episodes.actions, mean, log_std)
+    return -masked_mean(torch.exp(log_probs - episodes.log_probs) * episodes.advantages, episodes.mask)
+
+
+REUSE_INNER_LOSS_FUNCTIONS: dict[str, Callable[[Policy, Params, Episodes], Tensor]] = {
+    "reinforce": importance_weighted_reinforce_loss,
+    "lvc": likelihood_ratio_loss,
+}
+"""The inner loss of each estimator when the pre-update episodes are reused away from the parameters that
+sampled them (ProMP's several outer steps per meta-batch)."""
+
+
 INNER_LOSS_FUNCTIONS: dict[str, Callable[[Policy, Params, Episodes], Tensor]] = {
     "reinforce": reinforce_loss,
     "lvc": lvc_loss,
@@ -107,12 +132,12 @@ def adapt(
     num_steps: int = 1,
     first_order: bool = False,
     adapted: Collection[str] | None = None,
-    inner_loss: str = "reinforce",
+    inner_loss: str | Callable[[Policy, Params, Episodes], Tensor] = "reinforce",
 ) -> Adaptation:
     """``num_steps`` gradient steps of every task on its own episodes; ``params`` carry a task axis.
 
     ``adapted`` names the parameters the inner loop changes (default: all); the others pass through as they
-    are; ``inner_loss`` names the loss (see :data:`INNER_LOSS_FUNCTIONS`). With ``first_order=False`` the result
+    are; ``inner_loss`` names the loss (see :data:`INNER_LOSS_FUNCTIONS`) or is the loss function itself. With ``first_order=False`` the result
     stays differentiable through the inner gradients (second order),
     and the trace holds the gradient of *every* parameter, so that the Fisher-vector product can apply the
     Hessian of the inner loss to any vector (see :meth:`EpisodeTerms.fisher_product`).
@@ -123,7 +148,7 @@ def adapt(
     if fast_lr == 0:
         return Adaptation(dict(params), [], [])
     adapted = set(params) if adapted is None else set(adapted)
-    loss_of = INNER_LOSS_FUNCTIONS[inner_loss]
+    loss_of = INNER_LOSS_FUNCTIONS[inner_loss] if isinstance(inner_loss, str) else inner_loss
     points, grads_trace = [], []
     for _ in range(num_steps):
         names = list(params) if not first_order else [k for k in params if k in adapted]
@@ -186,6 +211,9 @@ class MetaBatchTerms(Protocol):
     def losses(self, theta: Tensor) -> tuple[float, float]:
         """Surrogate loss and KL after adapting from the flat parameters ``theta``."""
 
+    def proximal_objective(self, theta: Tensor) -> tuple[float, Tensor]:
+        """ProMP's loss at the flat parameters ``theta`` and its flat gradient (the ``ppo`` outer step)."""
+
 
 class EpisodeTerms:
     """:class:`MetaBatchTerms` of the tasks whose episodes this process holds (``total_tasks``: the meta-batch's
@@ -197,6 +225,7 @@ class EpisodeTerms:
         self.learner, self.train, self.valid, self.adaptation = learner, train, valid, adaptation
         self.total_tasks = total_tasks
         self._product: Callable[[Tensor], Tensor] | None = None
+        self._pre_update: tuple[Tensor, Tensor] | None = None
 
     def gradient(self) -> tuple[float, Tensor]:
         """The surrogate loss at θ and its flat gradient; fixes π_old and builds the Fisher-vector product."""
@@ -232,6 +261,46 @@ class EpisodeTerms:
             mean, log_std = policy.sequence_of(self.valid, adapted.params)
             loss, kl = surrogate_and_kl(mean, log_std, self.valid, *self.old)
         return (loss.sum() / self.total_tasks).item(), (kl.sum() / self.total_tasks).item()
+
+    def proximal_objective(self, theta: Tensor) -> tuple[float, Tensor]:
+        """ProMP's loss (Rothfuss et al. 2019, Eq. 12) at flat ``theta`` and its flat gradient, summed over these
+        tasks and divided by the meta-batch's task count:
+
+        −mean over valid steps of min(r·A, clip(r, 1 − ε, 1 + ε)·A) + η · mean over train steps of
+        KL(π_θ_old ‖ π_θ), with r = π_θ'(a)/π_θ'_old(a) on the valid episodes, θ' the inner step from θ with the
+        likelihood-ratio inner objective (the train episodes reused; :data:`REUSE_INNER_LOSS_FUNCTIONS`), and
+        θ_old the parameters the train episodes were sampled with. ε: ``ppo-clip``, η: ``ppo-kl-penalty``.
+        """
+        learner, train, valid = self.learner, self.train, self.valid
+        policy, cfg = learner.policy, learner.config
+        if self._pre_update is None:  # the policies that sampled the train and the valid episodes
+            with torch.no_grad():
+                self._pre_update = policy.sequence_of(train, policy.task_params(train.num_tasks))
+                self.old = policy.sequence_of(valid, {k: v.detach() for k, v in self.adaptation.params.items()})
+        leaf = {k: v.detach().requires_grad_() for k, v in unflatten(theta, policy.meta_params()).items()}
+        params = policy.task_params(train.num_tasks, leaf)
+        adapted = adapt(
+            policy,
+            params,
+            train,
+            cfg.fast_lr,
+            cfg.num_steps,
+            cfg.first_order,
+            learner.adapted_names,
+            REUSE_INNER_LOSS_FUNCTIONS[cfg.inner_loss],
+        ).params
+        mean, log_std = policy.sequence_of(valid, adapted)
+        ratio = torch.exp(gaussian_log_prob(valid.actions, mean, log_std) - valid.log_probs)
+        clipped = torch.minimum(
+            ratio * valid.advantages, ratio.clamp(1 - cfg.ppo_clip, 1 + cfg.ppo_clip) * valid.advantages
+        )
+        loss = -masked_mean(clipped, valid.mask)
+        if cfg.ppo_kl_penalty:
+            pre_mean, pre_log_std = policy.sequence_of(train, params)
+            kl = masked_mean(gaussian_kl(*self._pre_update, pre_mean, pre_log_std), train.mask)
+            loss = loss + cfg.ppo_kl_penalty * kl
+        total = loss.sum() / self.total_tasks
+        return total.item(), flatten(torch.autograd.grad(total, list(leaf.values())))
 
     def _jtfj_product(self) -> Callable[[Tensor], Tensor]:
         """v ↦ Σ_i J_iᵀ F_i J_i v / total_tasks over these tasks (no damping): the Fisher-vector product of the

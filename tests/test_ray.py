@@ -58,7 +58,8 @@ def _close(a: float, b: float, rel: float, atol: float = 1e-7) -> bool:
     return a == b or abs(a - b) <= rel * max(abs(a), abs(b)) + atol
 
 
-def test_two_shards_give_the_in_process_run(cluster, tmp_path):
+@pytest.mark.parametrize("outer", [{}, {"outer-step": "ppo", "inner-loss": "lvc"}], ids=["trpo", "ppo"])
+def test_two_shards_give_the_in_process_run(cluster, tmp_path, outer):
     """Episodes: the train returns and diagnostics of the first meta-batch (a function of its episodes alone)
     agree to 1e-6 relative (on the machine this was written on they are bit-identical). Learner: float32
     summation order differs (the driver adds two shards' sums; batched products may round differently for 2
@@ -68,7 +69,7 @@ def test_two_shards_give_the_in_process_run(cluster, tmp_path):
 
     cg-damping is raised to 0.1: with the default 1e-5, ten CG iterations on a nearly singular Fisher turn a
     1e-7 difference in the products into a 1 % different step, which then shows in every later meta-batch."""
-    config = from_dict({**CONFIG, **NAVIGATION})
+    config = from_dict({**CONFIG, **NAVIGATION, **outer})
     here = train(config, tmp_path / "here", progress=False, threads=1)
     with ray_session(cluster.address):
         there = train(

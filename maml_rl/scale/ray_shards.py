@@ -79,6 +79,9 @@ class ShardActor:
     def losses(self, theta: Tensor) -> tuple[float, float]:
         return self.slice.losses(theta)
 
+    def proximal_objective(self, theta: Tensor) -> tuple[float, Tensor]:
+        return self.slice.proximal_objective(theta)
+
 
 @dataclass
 class Traffic:
@@ -221,6 +224,11 @@ class RayShards:
         import ray
 
         return sum_pairs(self._call("losses", ray.put(theta), payload=theta))
+
+    def proximal_objective(self, theta: Tensor) -> tuple[float, Tensor]:
+        import ray
+
+        return sum_pairs(self._call("proximal_objective", ray.put(theta), payload=theta))
 
     def close(self) -> None:
         import ray

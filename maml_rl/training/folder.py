@@ -190,6 +190,7 @@ def restore_policy(experiment: Experiment, state: dict[str, Any], checkpoint: Pa
     and raises :class:`RunFolderError`."""
     try:
         experiment.policy.load_state_dict(state["policy"])
-    except (KeyError, RuntimeError, TypeError) as e:
+        experiment.load_outer_state(state.get("outer"))
+    except (KeyError, RuntimeError, TypeError, ValueError) as e:
         experiment.close()
         raise RunFolderError(f"{checkpoint}: does not match the policy of {CONFIG} ({first_line(e)})") from None

@@ -134,7 +134,12 @@ def _train_locked(
                     log.write(metrics)
                     save_checkpoint(
                         checkpoint_path,
-                        {"policy": experiment.policy.state_dict(), "batch": batch, "config": to_dict(config)},
+                        {
+                            "policy": experiment.policy.state_dict(),
+                            "batch": batch,
+                            "config": to_dict(config),
+                            **({"outer": outer} if (outer := experiment.outer_state()) is not None else {}),
+                        },
                     )
             except RunWriteError as e:
                 kept = f"meta-batch {saved} is the last one saved" if saved >= 0 else "no meta-batch is saved yet"
