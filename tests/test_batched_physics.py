@@ -10,7 +10,7 @@ from maml_rl.episodes import combine_sums
 from maml_rl.policies import GaussianMLPPolicy
 from maml_rl.sampler import Sampler
 
-MUJOCO_ENVS = ["HalfCheetahDir-v0", "HalfCheetahVel-v0", "AntDir-v0", "AntVel-v0"]
+MUJOCO_ENVS = ["HalfCheetahDir-v0", "HalfCheetahVel-v0", "AntDir-v0", "AntVel-v0", "SwimmerDir-v0", "SwimmerVel-v0"]
 TOL = 1e-6
 
 
@@ -64,7 +64,7 @@ def test_batched_step_equals_gymnasium(env_id):
         assert terminations > 0, "expected some Ant episodes to terminate (torso out of the healthy range)"
 
 
-@pytest.mark.parametrize("env_id", ["HalfCheetahDir-v0", "AntVel-v0"])
+@pytest.mark.parametrize("env_id", ["HalfCheetahDir-v0", "AntVel-v0", "SwimmerDir-v0"])
 def test_sampler_episodes_equal_across_backends(env_id):
     episodes = {}
     for backend in ("batched", "gymnasium"):

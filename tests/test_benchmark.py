@@ -2,15 +2,17 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO
 
 from maml_rl.benchmarks.throughput import main
 
 
-def test_benchmark_prints_valid_json_on_a_tiny_setting(capsys):
+@pytest.mark.parametrize("config", ["halfcheetah-dir", "swimmer-dir"])
+def test_benchmark_prints_valid_json_on_a_tiny_setting(capsys, config):
     args = [
         "--config",
-        str(REPO / "configs/halfcheetah-dir.yaml"),
+        str(REPO / f"configs/{config}.yaml"),
         "--batches",
         "2",
         "--meta-batch-size",

@@ -69,7 +69,7 @@ def test_round_trip_through_yaml(tmp_path):
             {"env-name": "HalfCheetahDirr-v0"},
             "key 'env-name': is not a registered gymnasium environment (did you mean "
             "HalfCheetahDir-v0?); task families: 2DNavigation-v0, AntDir-v0, AntVel-v0, "
-            "HalfCheetahDir-v0, HalfCheetahVel-v0, got",
+            "HalfCheetahDir-v0, HalfCheetahVel-v0, SwimmerDir-v0, SwimmerVel-v0, got",
         ),
         ({"policy": {"type": "transformer"}}, "key 'policy.type': must be one of mlp, rnn"),
         ({"policy": {"cell": "elman"}}, "key 'policy.cell': must be one of gru, lstm, rnn"),

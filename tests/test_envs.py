@@ -9,7 +9,15 @@ from gymnasium.utils.env_checker import check_env
 
 import maml_rl.envs  # noqa: F401
 
-ALL_ENVS = ["HalfCheetahDir-v0", "HalfCheetahVel-v0", "AntDir-v0", "AntVel-v0", "2DNavigation-v0"]
+ALL_ENVS = [
+    "HalfCheetahDir-v0",
+    "HalfCheetahVel-v0",
+    "AntDir-v0",
+    "AntVel-v0",
+    "SwimmerDir-v0",
+    "SwimmerVel-v0",
+    "2DNavigation-v0",
+]
 
 
 @pytest.mark.parametrize("env_id", ALL_ENVS)
@@ -29,10 +37,10 @@ def _expected_reward(env_id, env, task, before, action):
         return -np.linalg.norm(env.unwrapped._position - np.asarray(task["goal"]))
     data = env.unwrapped.data
     dt = env.unwrapped.dt
-    if env_id.startswith("HalfCheetah"):
+    if env_id.startswith(("HalfCheetah", "Swimmer")):
         velocity = (data.qpos[0] - before) / dt
         forward = task["direction"] * velocity if "direction" in task else -abs(velocity - task["velocity"])
-        return forward - 0.05 * np.sum(action**2)
+        return forward - (0.05 if env_id.startswith("HalfCheetah") else 1e-4) * np.sum(action**2)
     if env_id.startswith("Ant"):
         velocity = (data.body(1).xpos[0] - before) / dt
         forward = task["direction"] * velocity if "direction" in task else -abs(velocity - task["velocity"]) + 1.0
@@ -44,7 +52,7 @@ def _expected_reward(env_id, env, task, before, action):
 
 def _position(env_id, env):
     data = getattr(env.unwrapped, "data", None)
-    if env_id.startswith("HalfCheetah"):
+    if env_id.startswith(("HalfCheetah", "Swimmer")):
         return data.qpos[0]
     if env_id.startswith("Ant"):
         return data.body(1).xpos[0]
@@ -86,6 +94,8 @@ def _rollout(env, task, seed, actions):
         ("HalfCheetahVel-v0", {"velocity": 0.2}, {"velocity": 1.8}),
         ("AntDir-v0", {"direction": 1.0}, {"direction": -1.0}),
         ("AntVel-v0", {"velocity": 0.5}, {"velocity": 2.5}),
+        ("SwimmerDir-v0", {"direction": 1.0}, {"direction": -1.0}),
+        ("SwimmerVel-v0", {"velocity": 0.05}, {"velocity": 0.25}),
         ("2DNavigation-v0", {"goal": [0.4, 0.4]}, {"goal": [-0.4, 0.1]}),
     ],
 )

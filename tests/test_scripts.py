@@ -31,7 +31,9 @@ def metrics(folder):
     return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in rows]
 
 
-@pytest.mark.parametrize("name", ["halfcheetah-dir", "halfcheetah-vel", "ant-dir", "ant-vel", "2d-navigation"])
+@pytest.mark.parametrize(
+    "name", ["halfcheetah-dir", "halfcheetah-vel", "ant-dir", "ant-vel", "swimmer-dir", "2d-navigation"]
+)
 @pytest.mark.parametrize("policy", ["mlp", "rnn"])
 def test_train_then_test_every_config(tmp_path, name, policy):
     run = tmp_path / "run"
@@ -61,7 +63,12 @@ def test_train_then_test_every_config(tmp_path, name, policy):
         "action_saturation_before",
     ):
         assert key in row
-    terms = {"ant": ("forward", "survive", "ctrl", "contact"), "halfcheetah": ("forward", "ctrl"), "2d": ()}
+    terms = {
+        "ant": ("forward", "survive", "ctrl", "contact"),
+        "halfcheetah": ("forward", "ctrl"),
+        "swimmer": ("forward", "ctrl"),
+        "2d": (),
+    }
     for term in terms[name.split("-")[0]]:
         for when in ("before", "after"):
             assert f"reward_{term}_{when}" in row

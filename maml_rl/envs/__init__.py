@@ -23,6 +23,8 @@ for _env_id, _entry_point, _batched in (
     ("HalfCheetahVel-v0", "maml_rl.envs.half_cheetah:HalfCheetahVelEnv", f"{_MUJOCO_BATCH}:HalfCheetahTaskBatch"),
     ("AntDir-v0", "maml_rl.envs.ant:AntDirEnv", f"{_MUJOCO_BATCH}:AntTaskBatch"),
     ("AntVel-v0", "maml_rl.envs.ant:AntVelEnv", f"{_MUJOCO_BATCH}:AntTaskBatch"),
+    ("SwimmerDir-v0", "maml_rl.envs.swimmer:SwimmerDirEnv", f"{_MUJOCO_BATCH}:SwimmerTaskBatch"),
+    ("SwimmerVel-v0", "maml_rl.envs.swimmer:SwimmerVelEnv", f"{_MUJOCO_BATCH}:SwimmerTaskBatch"),
     ("2DNavigation-v0", "maml_rl.envs.navigation:Navigation2DEnv", "maml_rl.envs.navigation:Navigation2DBatch"),
 ):
     register_task_family(_env_id, _entry_point, batched=_batched)

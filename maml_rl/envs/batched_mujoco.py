@@ -1,4 +1,4 @@
-"""Batched MuJoCo physics for the HalfCheetah and Ant task families: all slots stepped by one C call.
+"""Batched MuJoCo physics for the HalfCheetah, Ant and Swimmer task families: all slots stepped by one C call.
 
 All ``tasks × episodes`` slots are simulations of one :class:`~mujoco.MjModel` held by MuJoCo's batch API
 (``mujoco/mjbatch.h``, new in MuJoCo 4.0), which steps them on its own thread pool (one thread per CPU the
@@ -202,6 +202,9 @@ class MujocoTaskBatch(TaskBatch):
     """
 
     needs_contact_forces = False
+    qvel_noise = "normal"
+    """How the model's ``reset_model`` draws the velocity noise: ``normal`` (scale × N(0, 1): HalfCheetah-v5,
+    Ant-v5) or ``uniform`` (U(±scale): Swimmer-v5)."""
 
     def __init__(self, env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> None:
         self.family = gym.make(env_id, **(env_kwargs or {})).unwrapped
@@ -243,14 +246,17 @@ class MujocoTaskBatch(TaskBatch):
         return self._outcome(np.zeros(self.num_envs), np.zeros_like(self.ctrl))[0]
 
     def _reset_noise(self, seeds: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Each slot's reset noise, drawn as HalfCheetah-v5's and Ant-v5's ``reset_model`` draw it from a
-        generator seeded like ``Env.reset(seed=...)``: U(±scale) on ``qpos``, scale × N(0, 1) on ``qvel``."""
+        """Each slot's reset noise, drawn as the v5 models' ``reset_model`` draws it from a generator seeded like
+        ``Env.reset(seed=...)``: U(±scale) on ``qpos``, then :attr:`qvel_noise` on ``qvel``."""
         scale, nq, nv = self.family._reset_noise_scale, self.model.nq, self.model.nv
         qpos_noise, qvel_noise = np.empty((self.num_envs, nq)), np.empty((self.num_envs, nv))
         for k, seed in enumerate(seeds):
             generator, _ = seeding.np_random(int(seed))
             qpos_noise[k] = generator.uniform(low=-scale, high=scale, size=nq)
-            qvel_noise[k] = scale * generator.standard_normal(nv)
+            if self.qvel_noise == "uniform":
+                qvel_noise[k] = generator.uniform(low=-scale, high=scale, size=nv)
+            else:
+                qvel_noise[k] = scale * generator.standard_normal(nv)
         return qpos_noise, qvel_noise
 
     def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -306,6 +312,21 @@ class HalfCheetahTaskBatch(MujocoTaskBatch):
         skip = 1 if self.family._exclude_current_positions_from_observation else 0
         obs = np.concatenate([self.qpos[:, skip:], self.qvel], axis=1)
         self.last_reward_terms = rewards.half_cheetah_reward_terms(forward, actions)
+        return obs, rewards.total(self.last_reward_terms), np.zeros(self.num_envs, dtype=bool)
+
+
+class SwimmerTaskBatch(MujocoTaskBatch):
+    """SwimmerDir / SwimmerVel (Swimmer-v5): forward velocity from ``qpos[0]``, never terminates."""
+
+    qvel_noise = "uniform"
+
+    def _x_position(self) -> np.ndarray:
+        return self.qpos[:, 0].copy()
+
+    def _outcome(self, forward: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        skip = 2 if self.family._exclude_current_positions_from_observation else 0
+        obs = np.concatenate([self.qpos[:, skip:], self.qvel], axis=1)
+        self.last_reward_terms = rewards.swimmer_reward_terms(forward, actions)
         return obs, rewards.total(self.last_reward_terms), np.zeros(self.num_envs, dtype=bool)
 
 

@@ -20,6 +20,9 @@ how figures name it. The ``*_reward_terms`` functions below return these keys; c
 HALF_CHEETAH_CTRL_COST = 0.05
 """Weight of Σa² in both HalfCheetah tasks (pytorch-maml-rl's 0.5 × 1e-1)."""
 
+SWIMMER_CTRL_COST = 1e-4
+"""Weight of Σa² in both Swimmer tasks (Swimmer-v5's own)."""
+
 ANT_CTRL_COST = 0.005
 """Weight of Σa² in both Ant tasks (pytorch-maml-rl's 0.5 × 1e-2)."""
 
@@ -58,6 +61,11 @@ def half_cheetah_reward_terms(forward: np.ndarray, action: np.ndarray) -> dict[s
 def half_cheetah_reward(forward: np.ndarray, action: np.ndarray) -> np.ndarray:
     """HalfCheetah{Dir,Vel}: ``forward − 0.05 Σa²``, the sum of :func:`half_cheetah_reward_terms`."""
     return total(half_cheetah_reward_terms(forward, action))
+
+
+def swimmer_reward_terms(forward: np.ndarray, action: np.ndarray) -> dict[str, np.ndarray]:
+    """Swimmer{Dir,Vel}'s reward terms: ``forward`` and ``ctrl`` = −1e-4 Σa² (Swimmer-v5's weight)."""
+    return {"forward": np.asarray(forward, dtype=np.float64), "ctrl": -control_cost(action, SWIMMER_CTRL_COST)}
 
 
 def ant_reward_terms(
