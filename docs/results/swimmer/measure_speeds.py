@@ -59,7 +59,9 @@ def main() -> None:
     trained = lambda obs: np.clip(weights @ obs, low, high)  # noqa: E731
     for name, policy in (("random", random_policy), ("trained (random search, linear)", trained)):
         v = np.array([episode_velocity(env, policy, seed=10_000 + e) for e in range(args.episodes)])
-        print(f"{name:32s} per-episode mean x velocity {v.mean():.3f} ± {v.std():.3f} m/s (range {v.min():.3f} to {v.max():.3f})")
+        print(
+            f"{name:32s} per-episode mean x velocity {v.mean():.3f} ± {v.std():.3f} m/s (range {v.min():.3f} to {v.max():.3f})"
+        )
 
 
 if __name__ == "__main__":
