@@ -84,7 +84,7 @@ def pre_update_score_term(policy: Policy, params: Params, train: Episodes, valid
     Foerster et al. 2018, applied to the pre-update episodes). This term is −(⊡(S) − 1) · (R̂ − b) / c, with
     ⊡(S) = exp(S − ⊥S), S the summed log-probability of the task's train episodes under ``params`` (θ), R̂ the
     mean discounted return of its valid episodes, b a baseline that does not depend on this task's episodes
-    (the mean R̂ of the other tasks here, 0 for a single task; Mao et al. 2019), and c = the valid advantages'
+    (the mean R̂ of the other tasks of the same slice, 0 for a single task; Mao et al. 2019), and c = the valid advantages'
     normalisation scale × mean episode length, which puts R̂ in the units of the surrogate loss (the gradient of
     −mean(ratio · A/σ) over N·T̄ steps estimates −∇R/(σ·T̄)).
     """
@@ -137,10 +137,10 @@ def adapt(
     """``num_steps`` gradient steps of every task on its own episodes; ``params`` carry a task axis.
 
     ``adapted`` names the parameters the inner loop changes (default: all); the others pass through as they
-    are; ``inner_loss`` names the loss (see :data:`INNER_LOSS_FUNCTIONS`) or is the loss function itself. With ``first_order=False`` the result
-    stays differentiable through the inner gradients (second order),
-    and the trace holds the gradient of *every* parameter, so that the Fisher-vector product can apply the
-    Hessian of the inner loss to any vector (see :meth:`EpisodeTerms.fisher_product`).
+    are; ``inner_loss`` names the loss (see :data:`INNER_LOSS_FUNCTIONS`) or is the loss function itself. With
+    ``first_order=False`` the result stays differentiable through the inner gradients (second order), and the
+    trace holds the gradient of *every* parameter, so that the Fisher-vector product can apply the Hessian of the
+    inner loss to any vector (see :meth:`EpisodeTerms.fisher_product`).
 
     With ``fast_lr == 0`` (adaptation by memory alone, as RL²) θ' = θ and J = I exactly: no inner gradient is
     computed and the trace is empty, so the outer step costs no inner Hessian products.
