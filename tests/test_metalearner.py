@@ -198,9 +198,11 @@ def test_rejected_step_leaves_parameters_untouched(advantage):
     assert all(torch.equal(before[k], v) for k, v in policy.meta_params().items())
 
 
-@pytest.mark.parametrize("kind", ["mlp", "rnn"])
-def test_first_order_fisher_vector_product_is_the_fisher_of_the_adapted_policy(kind):
-    policy, train, valid, learner = _setup(kind, first_order=True)
+@pytest.mark.parametrize(
+    "kind,inner_loss", [("mlp", "reinforce"), ("rnn", "reinforce"), ("rnn", "lvc"), ("mlp", "dice")]
+)
+def test_first_order_fisher_vector_product_is_the_fisher_of_the_adapted_policy(kind, inner_loss):
+    policy, train, valid, learner = _setup(kind, first_order=True, inner_loss=inner_loss)
     adaptation = learner.adapt(train)
     assert not any(g.requires_grad for g in adaptation.grads[0].values())
     steps = {k: (adaptation.params[k] - p).detach() for k, p in adaptation.points[0].items()}  # −α g, held fixed
