@@ -8,26 +8,19 @@ forces included), dynamics, frame skip and reset noise are Ant-v5's.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 
 from maml_rl.envs import rewards
-from maml_rl.envs.camera import with_tracking_camera
-from maml_rl.envs.task import DirectionTasks, Task, VelocityTasks
+from maml_rl.envs.task import DirectionTasks, MujocoTaskEnv, VelocityTasks
 
 
-class _AntTaskEnv(AntEnv):
-    def __init__(self, task: Task | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("ctrl_cost_weight", rewards.ANT_CTRL_COST)
-        kwargs.setdefault("contact_cost_weight", rewards.ANT_CONTACT_COST)
-        kwargs.setdefault("healthy_reward", rewards.ANT_SURVIVE_REWARD)
-        super().__init__(**with_tracking_camera(kwargs))
-        self.reset_task(task if task is not None else self._default_task())
-
-    def step(self, action: np.ndarray):
-        return super().step(self.checked_action(action))
+class _AntTaskEnv(MujocoTaskEnv, AntEnv):
+    default_weights = {
+        "ctrl_cost_weight": rewards.ANT_CTRL_COST,
+        "contact_cost_weight": rewards.ANT_CONTACT_COST,
+        "healthy_reward": rewards.ANT_SURVIVE_REWARD,
+    }
 
     def _get_rew(self, x_velocity: float, action: np.ndarray) -> tuple[float, dict[str, float]]:
         terms = rewards.ant_reward_terms(

@@ -302,32 +302,33 @@ class MujocoTaskBatch(TaskBatch):
         raise NotImplementedError
 
 
-class HalfCheetahTaskBatch(MujocoTaskBatch):
-    """HalfCheetahDir / HalfCheetahVel (HalfCheetah-v5): forward velocity from ``qpos[0]``, never terminates."""
+class PlanarTaskBatch(MujocoTaskBatch):
+    """A planar model whose forward velocity is that of ``qpos[0]`` and which never terminates; the observation
+    is ``qpos`` without its first :attr:`skipped_positions` entries (when the model excludes them), then ``qvel``."""
+
+    skipped_positions = 1
+    reward_terms = staticmethod(rewards.half_cheetah_reward_terms)
 
     def _x_position(self) -> np.ndarray:
         return self.qpos[:, 0].copy()
 
     def _outcome(self, forward: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        skip = 1 if self.family._exclude_current_positions_from_observation else 0
+        skip = self.skipped_positions if self.family._exclude_current_positions_from_observation else 0
         obs = np.concatenate([self.qpos[:, skip:], self.qvel], axis=1)
-        self.last_reward_terms = rewards.half_cheetah_reward_terms(forward, actions)
+        self.last_reward_terms = type(self).reward_terms(forward, actions)
         return obs, rewards.total(self.last_reward_terms), np.zeros(self.num_envs, dtype=bool)
 
 
-class SwimmerTaskBatch(MujocoTaskBatch):
-    """SwimmerDir / SwimmerVel (Swimmer-v5): forward velocity from ``qpos[0]``, never terminates."""
+class HalfCheetahTaskBatch(PlanarTaskBatch):
+    """HalfCheetahDir / HalfCheetahVel (HalfCheetah-v5): the root's x excluded from the observation."""
 
+
+class SwimmerTaskBatch(PlanarTaskBatch):
+    """SwimmerDir / SwimmerVel (Swimmer-v5): the front tip's x and y excluded, uniform velocity noise at reset."""
+
+    skipped_positions = 2
+    reward_terms = staticmethod(rewards.swimmer_reward_terms)
     qvel_noise = "uniform"
-
-    def _x_position(self) -> np.ndarray:
-        return self.qpos[:, 0].copy()
-
-    def _outcome(self, forward: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        skip = 2 if self.family._exclude_current_positions_from_observation else 0
-        obs = np.concatenate([self.qpos[:, skip:], self.qvel], axis=1)
-        self.last_reward_terms = rewards.swimmer_reward_terms(forward, actions)
-        return obs, rewards.total(self.last_reward_terms), np.zeros(self.num_envs, dtype=bool)
 
 
 class AntTaskBatch(MujocoTaskBatch):

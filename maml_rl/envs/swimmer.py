@@ -9,31 +9,18 @@ and velocities) are Swimmer-v5's; episodes never terminate.
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 from gymnasium.envs.mujoco.swimmer_v5 import SwimmerEnv
 
 from maml_rl.envs import rewards
-from maml_rl.envs.camera import with_tracking_camera
-from maml_rl.envs.task import DirectionTasks, Task, VelocityTasks
+from maml_rl.envs.task import DirectionTasks, MujocoTaskEnv, VelocityTasks
 
 SWIMMER_VELOCITY_RANGE = (0.0, 0.3)
 """Goal velocities of SwimmerVel (m/s); see ``docs/environments.md`` for the measurements behind it."""
 
 
-class _SwimmerTaskEnv(SwimmerEnv):
-    def __init__(self, task: Task | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("ctrl_cost_weight", rewards.SWIMMER_CTRL_COST)
-        super().__init__(**with_tracking_camera(kwargs))
-        self.reset_task(task if task is not None else self._default_task())
-
-    def step(self, action: np.ndarray):
-        return super().step(self.checked_action(action))
-
-    def _get_rew(self, x_velocity: float, action: np.ndarray) -> tuple[float, dict[str, float]]:
-        terms = rewards.swimmer_reward_terms(self._forward(x_velocity), action)
-        return float(rewards.total(terms)), {f"reward_{name}": float(value) for name, value in terms.items()}
+class _SwimmerTaskEnv(MujocoTaskEnv, SwimmerEnv):
+    default_weights = {"ctrl_cost_weight": rewards.SWIMMER_CTRL_COST}
+    reward_terms = staticmethod(rewards.swimmer_reward_terms)
 
 
 class SwimmerDirEnv(DirectionTasks, _SwimmerTaskEnv):

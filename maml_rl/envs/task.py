@@ -6,12 +6,13 @@ A task is a small dict of floats (``{"direction": -1.0}``, ``{"velocity": 1.3}``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from maml_rl.envs import rewards
+from maml_rl.envs.camera import with_tracking_camera
 
 Task = dict[str, Any]
 
@@ -130,3 +131,27 @@ class VelocityTasks(TaskMixin):
 
     def _forward(self, x_velocity: float) -> float:
         return float(self.forward_term(x_velocity, self._task["velocity"]))
+
+
+class MujocoTaskEnv:
+    """What the MuJoCo task families share, mixed in before gymnasium's environment class: their cost weights as
+    defaults of its keyword arguments (:attr:`default_weights`), the tracking camera, an initial task, and actions
+    checked (NaN rejected, clipped into the bounds) before each step, and the reward split into its terms by
+    :attr:`reward_terms` (a family whose terms need more than the forward term and the action overrides
+    ``_get_rew``)."""
+
+    default_weights: Mapping[str, float] = {}
+    reward_terms: Callable[[float, np.ndarray], dict[str, np.ndarray]]
+
+    def __init__(self, task: Task | None = None, **kwargs: Any) -> None:
+        for name, value in self.default_weights.items():
+            kwargs.setdefault(name, value)
+        super().__init__(**with_tracking_camera(kwargs))
+        self.reset_task(task if task is not None else self._default_task())
+
+    def step(self, action: np.ndarray):
+        return super().step(self.checked_action(action))
+
+    def _get_rew(self, x_velocity: float, action: np.ndarray) -> tuple[float, dict[str, float]]:
+        terms = type(self).reward_terms(self._forward(x_velocity), action)
+        return float(rewards.total(terms)), {f"reward_{name}": float(value) for name, value in terms.items()}
