@@ -6,6 +6,7 @@
 #   bash docs/results/reproduce.sh hc          # HalfCheetahDir: the six groups, 3 seeds x 100 meta-batches
 #   bash docs/results/reproduce.sh ant         # AntDir: MLP and RNN (observation only), 2 seeds x 150 meta-batches ($ANT_SEEDS)
 #   bash docs/results/reproduce.sh compare     # compare.py -> docs/results/memory/*, docs/results/ant-dir/
+#   bash docs/results/reproduce.sh plasticity  # the plasticity experiment's HalfCheetahDir groups (in progress, see below)
 #
 # Groups of the reward-memory experiment (config : policy):
 #   1 <family>.yaml : mlp                     MLP, observation only
@@ -14,6 +15,13 @@
 #   4 <family>-reward.yaml : rnn              frozen-recurrence RNN, observation + previous action + previous reward
 #   5 <family>-reward-trained.yaml : rnn      as 4 with the recurrent weights trained too
 #   6 <family>-rl2.yaml : rnn                 as 5 with fast-lr 0: adaptation by memory alone (RL^2)
+#
+# Groups of the plasticity experiment (HalfCheetahDir, 100 meta-batches, seeds $PLASTIC_SEEDS, default 1-5):
+#   7 halfcheetah-dir-reservoir.yaml : rnn    frozen RNN + reward inputs, fast-lr 0 (the frozen circuit trained for memory)
+#  11 halfcheetah-dir-memoryless.yaml : mlp   MLP + reward inputs, fast-lr 0 (the memoryless control)
+#   8 halfcheetah-dir-hebbian.yaml : rnn      7 with Hebbian plastic synapses        } about 41-80 GB per meta-batch at
+#   9 halfcheetah-dir-neuromodulated.yaml     7 with neuromodulated plastic synapses } this size: preflight refuses them
+#  10 halfcheetah-dir-neuromodulated-maml     9 with MAML's inner step               } on a smaller machine
 #
 # Every run is a train.py run folder trained by sweep.py (Ray Tune trials, one CPU each, as many at once as there
 # are cores), then evaluated with test.py --adapt-steps 3 on 5 batches of fresh tasks (--evaluate). Re-running a
@@ -62,6 +70,12 @@ compare() {
     compare_into docs/results/ant-dir "$RUNS"/ant-dir/ant-dir-{mlp,rnn}-seed*/
 }
 
+plasticity() {
+    local seeds=${PLASTIC_SEEDS:-1,2,3,4,5} out="$RUNS/plasticity"
+    sweep --config configs/halfcheetah-dir-reservoir.yaml --policies rnn --seeds "$seeds" --set num-batches=100 --output-folder "$out"
+    sweep --config configs/halfcheetah-dir-memoryless.yaml --policies mlp --seeds "$seeds" --set num-batches=100 --output-folder "$out"
+}
+
 case "${1:-}" in
     nav-sweep) nav_sweep ;;
     nav) groups 2d-navigation 50 ;;
@@ -69,5 +83,6 @@ case "${1:-}" in
     ant) sweep --config configs/ant-dir.yaml --policies mlp,rnn --seeds "$ANT_SEEDS" --set num-batches=150 \
              --output-folder "$RUNS/ant-dir" ;;
     compare) compare ;;
-    *) echo "usage: $0 nav-sweep|nav|hc|ant|compare" >&2; exit 2 ;;
+    plasticity) plasticity ;;
+    *) echo "usage: $0 nav-sweep|nav|hc|ant|compare|plasticity" >&2; exit 2 ;;
 esac
