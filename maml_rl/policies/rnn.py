@@ -210,10 +210,6 @@ class GaussianRNNPolicy(Policy):
         nn.init.zeros_(self.mean.bias)
         self.cell_fn = CELLS[cell]
         self.freeze_recurrent = freeze_recurrent
-        if plasticity not in PLASTICITY:
-            raise ValueError(f"unknown plasticity {plasticity!r}; choose one of {', '.join(PLASTICITY)}")
-        if plasticity != "none" and cell != "rnn":
-            raise ValueError(f"plasticity applies to the rnn cell (one W_hh per layer), not {cell}")
         self.plasticity = plasticity
         for layer in self.cells:  # last, so that every other weight is drawn as for the non-plastic policy
             layer.make_plastic(plasticity)
