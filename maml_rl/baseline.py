@@ -91,9 +91,8 @@ def compute_advantages(episodes: Episodes, gamma: float, gae_lambda: float, norm
     values = linear_baseline_values(episodes, gamma)
     advantages = gae(episodes.rewards, values, episodes.mask, gamma, gae_lambda)
     if normalize:
-        mean, scale = advantage_moments(advantages, episodes.mask)
-        episodes.advantages = (advantages - mean) / scale * episodes.mask
-        episodes.advantage_scale = scale.view(-1)
+        episodes.advantages = normalize_advantages(advantages, episodes.mask)
+        episodes.advantage_scale = advantage_moments(advantages, episodes.mask)[1].view(-1)
     else:
         episodes.advantages = advantages
         episodes.advantage_scale = torch.ones(advantages.shape[0], dtype=advantages.dtype, device=advantages.device)

@@ -2,8 +2,8 @@
 
 One meta-batch: sample the tasks and their train episodes at θ, fit the baselines, adapt every task, sample the
 valid episodes at each task's θ', then one outer step over the slices' per-task terms (:mod:`maml_rl.metabatch`):
-TRPO (:func:`maml_rl.trpo.trpo_step`) or ProMP's (:func:`maml_rl.ppo.ppo_step`). The trainer loop (:func:`maml_rl.training.trainer.train`) runs it once
-per meta-batch and writes what it returns.
+TRPO (:func:`maml_rl.trpo.trpo_step`) or ProMP's (:func:`maml_rl.ppo.ppo_step`). The trainer loop
+(:func:`maml_rl.training.trainer.train`) runs it once per meta-batch and writes what it returns.
 """
 
 from __future__ import annotations
