@@ -173,3 +173,12 @@ def test_on_a_real_task_the_estimators_share_the_episodes_and_inner_step_and_dif
         assert metrics[name]["returns_after"] == metrics["reinforce"]["returns_after"]  # the same θ' and episodes
         assert metrics[name]["loss_before"] == pytest.approx(metrics["reinforce"]["loss_before"], rel=1e-6)
         assert metrics[name]["grad_norm"] != pytest.approx(metrics["reinforce"]["grad_norm"], rel=1e-3)
+
+
+if __name__ == "__main__":  # the table of docs/algorithm.md: python tests/test_meta_gradient_estimators.py
+    true, error = true_meta_gradient()
+    print(f"true gradient {true:.4f} (± {error:.4f})")
+    for estimator in ("reinforce", "lvc", "dice"):
+        values = library_estimates(estimator)
+        low, high = interval(values)
+        print(f"{estimator:10s} {values.mean():.4f} [{low:.4f}, {high:.4f}]  sd per batch {values.std(ddof=1):.3f}")
