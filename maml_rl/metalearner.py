@@ -241,7 +241,10 @@ class EpisodeTerms:
             at_theta = policy.task_params(self.train.num_tasks)
             term = pre_update_score_term(policy, at_theta, self.train, valid, cfg.gamma)
             objective = loss_sum + term.sum() / self.total_tasks  # the same value: the term's is 0
-        grads = flatten(torch.autograd.grad(objective, list(theta.values()), retain_graph=True))
+        # the inner steps' graphs serve the Fisher products too; without them, free this pass's graph before
+        # the products build their own (the same values either way)
+        inner_graph = any(g.requires_grad for grads in self.adaptation.grads for g in grads.values())
+        grads = flatten(torch.autograd.grad(objective, list(theta.values()), retain_graph=inner_graph))
         self._product = self._jtfj_product()
         return loss_sum.item(), grads
 

@@ -8,6 +8,7 @@ from helpers import tiny_policy
 from maml_rl.config import ConfigError, from_dict
 from maml_rl.experiment import Experiment
 from maml_rl.policies import GaussianRNNPolicy, gaussian_log_prob
+from maml_rl.policies.plasticity import ARGUMENTS, clip, trilinear_partial
 
 RULES = ["hebbian", "neuromodulated"]
 FULL_INPUTS = ["observation", "previous-action", "previous-reward", "episode-start"]
@@ -195,3 +196,63 @@ def test_preflight_counts_the_traces_and_refuses_a_meta_batch_they_would_not_fit
     check_memory(frozen, "c.yaml", env, available=16 * 2**30)
     with pytest.raises(ConfigError, match="for the Hebbian traces of policy.plasticity hebbian"):
         check_memory(plastic, "c.yaml", env, available=16 * 2**30)
+
+
+def _trilinear_arguments(seed: int = 0) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    shapes = {"alpha": (2, 4, 4), "trace": (2, 3, 4, 4), "post": (2, 3, 4), "pre": (2, 3, 4)}
+    return {k: torch.randn(*s, generator=gen, dtype=torch.float64, requires_grad=True) for k, s in shapes.items()}
+
+
+@pytest.mark.parametrize("wrt", ARGUMENTS)
+def test_each_partial_of_the_trilinear_form_is_its_derivative_to_third_order(wrt):
+    args = _trilinear_arguments()
+    alpha, trace, post, pre = (args[k] for k in ARGUMENTS)
+    phi = torch.einsum("tij,tnij,tni,tnj->", alpha, trace, post, pre)
+    (expected,) = torch.autograd.grad(phi, args[wrt])
+    others = {k: v for k, v in args.items() if k != wrt}
+    torch.testing.assert_close(trilinear_partial(wrt, **others), expected)
+    names = list(others)
+    fn = lambda *xs: trilinear_partial(wrt, **dict(zip(names, xs)))  # noqa: E731
+    assert torch.autograd.gradcheck(fn, tuple(others.values()))
+    assert torch.autograd.gradgradcheck(fn, tuple(others.values()))
+
+    def gradient_of_a_probe(*xs):  # a first derivative of ⟨probe, ∂Φ⟩, so that gradgradcheck reaches third order
+        value = (fn(*xs) * torch.cos(xs[0].sum()) ** 2).sum()
+        return torch.autograd.grad(value, xs, create_graph=True)
+
+    assert torch.autograd.gradgradcheck(gradient_of_a_probe, tuple(others.values()))
+
+
+def test_the_clip_has_torchs_gradient_to_second_order():
+    value = torch.tensor([-2.0, -1.3, -0.5, 0.0, 0.7, 0.999, 1.5], dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(clip(value), value.clamp(-1, 1))
+    (ours,) = torch.autograd.grad((clip(value) * torch.arange(7.0)).sum(), value)
+    (torchs,) = torch.autograd.grad((value.clamp(-1, 1) * torch.arange(7.0)).sum(), value)
+    torch.testing.assert_close(ours, torchs)
+    inside = torch.tensor([-0.9, 0.2, 0.8], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda x: clip(x * 3) ** 2, (inside,))
+    # exactly on a bound (measure zero for a trace) the gradient stops, where torch's clamp would pass it
+    edge = torch.tensor([1.0, -1.0], dtype=torch.float64, requires_grad=True)
+    (at_bound,) = torch.autograd.grad(clip(edge).sum(), edge)
+    assert at_bound.tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_a_plastic_sequence_keeps_one_trace_per_step_for_its_backward(rule):
+    """The trace dominates a plastic meta-batch's memory: the graph of the losses' pass keeps the trace of each
+    step (for α's gradient and the clip), not the intermediates of plain tensor operations."""
+    policy, (tasks, steps, episodes), hidden = _plastic(rule), (2, 12, 3), 5
+    obs = torch.randn(tasks, steps, episodes, policy.obs_dim, dtype=torch.float64)
+    params = policy.task_params(tasks)
+    trace_numel, saved = tasks * episodes * hidden * hidden, {}
+
+    def pack(tensor):
+        if tensor.numel() == trace_numel:
+            saved[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        mean, _ = policy.sequence(obs, params)
+    assert sum(saved.values()) <= (steps + 1) * trace_numel * 8  # Hebb_0 … Hebb_T
+    mean.sum().backward()  # and the graph is complete

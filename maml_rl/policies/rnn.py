@@ -47,6 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from maml_rl.policies.base import Hidden, Params, Policy, linear, tanh
+from maml_rl.policies.plasticity import add_outer, clip, plastic_drive
 
 CELL_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 PLASTICITY = ("none", "hebbian", "neuromodulated")
@@ -238,17 +239,16 @@ class GaussianRNNPolicy(Policy):
         return state + self.leak * (new - state)
 
     def _plastic_update(self, x_proj: Tensor, h: Tensor, hebb: Tensor, params: Params, i: int) -> tuple[Tensor, Tensor]:
-        """The next state and Hebbian trace of plastic layer ``i``: h ``(tasks, n, H)``, Hebb ``(tasks, n, H, H)``."""
-        alpha = params[f"cells.{i}.plastic_alpha"].unsqueeze(1)  # (tasks, 1, H, H)
-        plastic = ((alpha * hebb) @ h.unsqueeze(-1)).squeeze(-1)  # (α ⊙ Hebb_t) h_{t−1}
-        new = self._update(x_proj + plastic, h, params, i)
-        coactivity = new.unsqueeze(-1) * h.unsqueeze(-2)  # h_t h_{t−1}ᵀ: post × pre, as W_hh
-        if self.cells[i].plasticity == "hebbian":
-            rate = params[f"cells.{i}.plastic_rate"].unsqueeze(1).unsqueeze(-1)  # (tasks, 1, 1, 1)
-            return new, hebb + rate * (coactivity - hebb)
+        """The next state and Hebbian trace of plastic layer ``i``: h ``(tasks, n, H)``, Hebb ``(tasks, n, H, H)``
+        (through :mod:`maml_rl.policies.plasticity`'s operations, which keep few trace-sized tensors)."""
+        drive = plastic_drive(params[f"cells.{i}.plastic_alpha"], hebb, h)  # (α ⊙ Hebb_t) h_{t−1}
+        new = self._update(x_proj + drive, h, params, i)
+        if self.cells[i].plasticity == "hebbian":  # (1 − η) Hebb_t + η h_t h_{t−1}ᵀ
+            rate = params[f"cells.{i}.plastic_rate"]  # (tasks, 1)
+            return new, add_outer(hebb * (1 - rate[:, :, None, None]), rate[:, :, None] * new, h)
         weight, bias = params[f"cells.{i}.modulator_weight"], params[f"cells.{i}.modulator_bias"]
-        modulation = tanh(linear(new, weight, bias)).unsqueeze(-1)  # M_t: (tasks, n, 1, 1)
-        return new, (hebb + modulation * coactivity).clamp(-1.0, 1.0)
+        modulation = tanh(linear(new, weight, bias))  # M_t: (tasks, n, 1)
+        return new, clip(add_outer(hebb, modulation * new, h))
 
     def _output(self, state: Tensor, layer: RecurrentLayer) -> Tensor:
         return state[..., : layer.hidden_size] if layer.state_size != layer.hidden_size else state

@@ -38,12 +38,13 @@ FLOATS_PER_UNIT_STEP = 24
 """Activations and their graphs, per hidden unit (times the cell's gates) and time step."""
 FLOATS_PER_IO_STEP = 8
 """Per observation or action dimension and time step."""
-FLOATS_PER_TRACE_STEP = 32
+FLOATS_PER_TRACE_STEP = 20
 """Per entry of a plastic layer's Hebbian trace (H × H per episode slot) and time step: the trace and the
-intermediates its backward and Fisher products keep (measured 27.6 on HalfCheetahDir, 64x64 units, with an
-inner step, first or second order)."""
-FLOATS_PER_TRACE_STEP_NO_INNER_STEP = 16
-"""The same with ``fast-lr: 0``, where no inner gradient's graph is kept (measured 14.3)."""
+intermediates its backward and Fisher products keep, as the resident size counts them (measured 18.1 on
+HalfCheetahDir, 64x64 units, 8 tasks x 10 episodes, neuromodulated, with an inner step; about a third of that
+is live at the peak, the rest freed memory that glibc's heap, with this library's malloc thresholds, keeps)."""
+FLOATS_PER_TRACE_STEP_NO_INNER_STEP = 12
+"""The same with ``fast-lr: 0``, where no inner gradient's graph is kept (measured 9.8 neuromodulated, 5.6 Hebbian)."""
 PARAM_COPIES = 16
 """Per-task parameter copies alive at once: adapted parameters, gradients, their graphs, CG vectors."""
 SLOT_BYTES = {"GymnasiumTaskBatch": 1_500_000, "Navigation2DBatch": 4_000}
