@@ -19,7 +19,7 @@
 # Groups of the plasticity experiment (HalfCheetahDir, 100 meta-batches, seeds $PLASTIC_SEEDS, default 1-5):
 #   7 halfcheetah-dir-reservoir.yaml : rnn    frozen RNN + reward inputs, fast-lr 0 (the frozen circuit trained for memory)
 #  11 halfcheetah-dir-memoryless.yaml : mlp   MLP + reward inputs, fast-lr 0 (the memoryless control)
-#   8 halfcheetah-dir-hebbian.yaml : rnn      7 with Hebbian plastic synapses        } about 41-80 GB per meta-batch at
+#   8 halfcheetah-dir-hebbian.yaml : rnn      7 with Hebbian plastic synapses        } about 33-54 GB per meta-batch at
 #   9 halfcheetah-dir-neuromodulated.yaml     7 with neuromodulated plastic synapses } this size: preflight refuses them
 #  10 halfcheetah-dir-neuromodulated-maml     9 with MAML's inner step               } on a smaller machine
 #
