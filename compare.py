@@ -33,11 +33,24 @@ def main(argv: list[str] | None = None) -> int:
         help="pool runs of unequal lengths, or unfinished ones, into a group (refused by default: their curves "
         "are cut to the shortest run); comparison.md lists every run's length either way",
     )
+    parser.add_argument(
+        "--level",
+        type=float,
+        help="a post-adaptation return to report, per run, the first meta-batch whose training return is above "
+        "(how fast each run learns; fix it before looking at the curves, e.g. 100 on HalfCheetahDir)",
+    )
+    parser.add_argument(
+        "--fall-back",
+        type=float,
+        dest="drop",
+        help="a fall in return: report, per run, how often the post-adaptation training return falls back more "
+        "than this below its best so far, and its deepest fall (how stable each run is; fix it in advance)",
+    )
     args = parser.parse_args(argv)
     created = None
     try:
         created = check_output_folder(args.output_folder)
-        comparison = write_comparison(args.runs, args.output_folder, args.allow_unequal)
+        comparison = write_comparison(args.runs, args.output_folder, args.allow_unequal, args.level, args.drop)
     except ValueError as e:  # ConfigError, FolderError and MetricsError are ValueErrors
         remove_created(args.output_folder, created)  # a bad run folder leaves no empty output folder behind
         print(error_line(e), file=sys.stderr)

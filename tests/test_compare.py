@@ -10,7 +10,7 @@ from scipy import stats
 from test_scripts import evaluate_main, tiny_config, train_main
 
 from maml_rl.analysis.compare import Comparison, RunRecord, group_runs, plot_diagnostics, plot_within_episode
-from maml_rl.analysis.statistics import hedges_g, welch
+from maml_rl.analysis.statistics import brown_forsythe, fall_backs, first_above, hedges_g, welch
 
 compare_main = runpy.run_path(str(REPO / "compare.py"))["main"]
 
@@ -186,3 +186,62 @@ def test_training_progress_is_the_first_and_last_tenth_of_the_post_adaptation_re
         "Meta-training progress"
         not in Comparison.of([RunRecord(tmp_path / "x", {}, [], np.zeros((2, 2, 3)))]).to_markdown()
     )
+
+
+def test_first_above_and_fall_backs_on_curves_worked_by_hand():
+    curve = [0, 50, 120, 90, 130, 60, 65, 140, 139]
+    assert first_above(curve, 100) == 3 and first_above(curve, 120) == 5 and first_above(curve, 200) is None
+    # best so far: 0 50 120 120 130 130 130 140 140; deficits 0 0 0 30 0 70 65 0 1
+    assert fall_backs(curve, 50) == (1, 70.0)  # one fall-back (meta-batches 6-7), the deepest 70 below 130
+    assert fall_backs(curve, 20) == (2, 70.0)  # 4, then 6-7
+    assert fall_backs(curve, 80) == (0, 70.0)
+    assert fall_backs([5, 1, 5, 1], 2) == (2, 4.0)
+    assert fall_backs([], 1) == (0, 0.0)
+
+
+def test_brown_forsythe_is_levenes_test_about_the_median():
+    rng = np.random.default_rng(3)
+    narrow, wide = rng.normal(0, 1, 20), rng.normal(0, 10, 20)
+    result = brown_forsythe(narrow, wide)
+    dev = [np.abs(x - np.median(x)) for x in (narrow, wide)]
+    by_hand = stats.f_oneway(*dev)  # Brown & Forsythe 1974: the one-way ANOVA of the absolute deviations
+    assert result["brown_forsythe"] == pytest.approx(by_hand.statistic)
+    assert result["brown_forsythe_p"] == pytest.approx(by_hand.pvalue) and result["brown_forsythe_p"] < 0.05
+    assert np.isnan(brown_forsythe(narrow[:1], wide)["brown_forsythe_p"])
+
+
+def test_comparison_reports_learning_speed_and_stability_per_run(tmp_path):
+    def fake(name, seed, curve, after):
+        rows = [{"returns_before": 0.0, "returns_after": float(v)} for v in curve]
+        returns = np.zeros((2, 2, 3))
+        returns[:, 1] = after
+        return RunRecord(
+            tmp_path / name, {"seed": seed, "fast-lr": 0.1 if name.startswith("fast") else 0.0}, rows, returns
+        )
+
+    runs = [
+        fake("fast-seed1", 1, [10, 120, 130, 20, 140], 100.0),
+        fake("fast-seed2", 2, [110, 115, 118, 119, 121], 101.0),
+        fake("fast-seed3", 3, [110, 115, 118, 119, 121], 99.0),
+        fake("slow-seed1", 1, [0, 10, 20, 30, 40], 50.0),
+        fake("slow-seed2", 2, [0, 10, 20, 30, 105], 150.0),
+        fake("slow-seed3", 3, [0, 10, 20, 30, 105], 120.0),
+    ]
+    comparison = Comparison.of(runs, level=100, drop=50)
+    fast, slow = comparison.per_group["fast"], comparison.per_group["slow"]
+    assert fast["first_above"] == [2, 1, 1] and slow["first_above"] == [None, 5, 5]
+    assert (
+        fast["fall_backs"] == [1, 0, 0] and fast["deepest_fall"] == [110.0, 0.0, 0.0] and slow["fall_backs"] == [0] * 3
+    )
+    assert fast["curve_mean_mean"] == pytest.approx(np.mean([84.0, 116.6, 116.6]))
+    md = comparison.to_markdown()
+    assert "| 2, 1, 1 | 3 of 3 | 1, 0, 0 | 110.0, 0.0, 0.0 |" in md and "| —, 5, 5 | 2 of 3 |" in md
+    assert f"| fast | {fast['curve_mean_mean']:.2f} ± " in md
+    (test,) = [t for t in comparison.tests if t["measure"] == "after"]
+    expected = stats.levene([100.0, 101.0, 99.0], [50.0, 150.0, 120.0], center="median").pvalue
+    assert test["brown_forsythe_p"] == pytest.approx(expected)
+    assert json.loads(json.dumps(comparison.to_json()))["level"] == 100
+    # without a level or a fall: the mean over meta-batches only; bad values are refused
+    assert "first meta-batch above" not in Comparison.of(runs).to_markdown()
+    with pytest.raises(ValueError, match="drop must be positive"):
+        Comparison.of(runs, drop=0)

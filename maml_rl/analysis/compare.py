@@ -24,7 +24,10 @@ from matplotlib.ticker import MaxNLocator
 from maml_rl.analysis.statistics import (
     bootstrap_band,
     bootstrap_ci,
+    brown_forsythe,
     detectable_effect,
+    fall_backs,
+    first_above,
     iqm,
     mean_confidence_interval,
     probability_of_improvement,
@@ -165,13 +168,26 @@ class Comparison:
     per_group: dict[str, dict[str, Any]] = field(default_factory=dict)
     tests: list[dict[str, Any]] = field(default_factory=list)
     ci_over: str = "seeds"
+    level: float | None = None
+    drop: float | None = None
 
     @classmethod
-    def of(cls, runs: list[RunRecord], allow_unequal: bool = False) -> Comparison:
+    def of(
+        cls, runs: list[RunRecord], allow_unequal: bool = False, level: float | None = None, drop: float | None = None
+    ) -> Comparison:
         """The comparison of ``runs``, grouped. Pooling runs of unequal lengths, or unfinished ones, into a group
         is refused (``ValueError`` naming them) unless ``allow_unequal``: their curves would be cut to the
-        shortest and their returns come from different points of training."""
-        comparison = cls(group_runs(runs))
+        shortest and their returns come from different points of training.
+
+        ``level`` and ``drop`` (fixed in advance, in units of return) add the learning-speed and stability
+        measures of each run's post-adaptation training curve: the first meta-batch above ``level``, and how
+        often and how far it falls back more than ``drop`` below its best so far."""
+        for name, value in (("level", level), ("drop", drop)):
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number of return units, got {value}")
+        if drop is not None and drop <= 0:
+            raise ValueError(f"drop must be positive (a fall in return units), got {drop}")
+        comparison = cls(group_runs(runs), level=level, drop=drop)
         for label, members in comparison.groups.items():
             lengths = {r.length for r in members}
             unfinished = [r for r in members if not r.finished]
@@ -210,6 +226,7 @@ class Comparison:
                 **{f"{name}_iqm": iqm(arr) for name, arr in values[label].items()},
                 **{f"{name}_iqm_ci95": list(bootstrap_ci(arr)) for name, arr in values[label].items()},
                 **_progress_summary(members),
+                **_curve_summary(members, level, drop),
                 "config": group_settings(members),
             }
         for a, b in combinations(comparison.groups if not single else [], 2):
@@ -222,6 +239,7 @@ class Comparison:
                         "groups": [a, b],
                         "measure": measure,
                         **welch(x, y),
+                        **brown_forsythe(x, y),
                         "probability_of_improvement": probability_of_improvement(x, y),
                         "probability_of_improvement_ci95": list(probability_of_improvement_ci(x, y)),
                         "detectable_g": detectable_effect(len(x), len(y)),
@@ -266,7 +284,13 @@ class Comparison:
         return lines
 
     def to_json(self) -> dict[str, Any]:
-        return {"ci_over": self.ci_over, "groups": self.per_group, "tests": self.tests}
+        return {
+            "ci_over": self.ci_over,
+            "level": self.level,
+            "drop": self.drop,
+            "groups": self.per_group,
+            "tests": self.tests,
+        }
 
     def to_markdown(self) -> str:
         lines = [
@@ -317,23 +341,81 @@ class Comparison:
                     + " |"
                 )
             lines.append("")
+        lines += self._curve_lines()
         if self.tests:
             lines += [
                 "Between groups A vs B: Welch's t-test, Hedges' g (A − B), the probability of improvement P(A > B) "
-                "(a run of A beats a run of B; 0.5: no difference) with its 95% bootstrap CI, and the smallest g "
-                "these seeds detect with 80% power at α = 0.05 (a p above 0.05 rules out no effect smaller than it).",
+                "(a run of A beats a run of B; 0.5: no difference) with its 95% bootstrap CI, the smallest g "
+                "these seeds detect with 80% power at α = 0.05 (a p above 0.05 rules out no effect smaller than it), "
+                "and the Brown–Forsythe test of equal spread over seeds (its p; small: one group varies more).",
                 "",
-                "| comparison | measure | Welch's t | p | Hedges' g | P(A > B) | detectable g |",
-                "|---|---|---|---|---|---|---|",
+                "| comparison | measure | Welch's t | p | Hedges' g | P(A > B) | detectable g | spread p |",
+                "|---|---|---|---|---|---|---|---|",
             ]
             for t in self.tests:
                 lines.append(
                     f"| {t['groups'][0]} vs {t['groups'][1]} | {t['measure']} | {_number(t['t'], '.2f')} | "
                     f"{_number(t['p'], '.3g')} | {_number(t['hedges_g'], '.2f')} | "
                     f"{_interval(t['probability_of_improvement'], t['probability_of_improvement_ci95'])} | "
-                    f"{_number(t['detectable_g'], '.2f')} |"
+                    f"{_number(t['detectable_g'], '.2f')} | {_number(t['brown_forsythe_p'], '.3g')} |"
                 )
         return "\n".join(lines) + "\n"
+
+    def _curve_lines(self) -> list[str]:
+        """The learning-speed and stability table (Markdown lines), where runs have training curves."""
+        curves = {label: g for label, g in self.per_group.items() if "curve_mean_mean" in g}
+        if not curves:
+            return []
+        level, drop = self.level, self.drop
+        head = ["group", "mean over meta-batches"]
+        if level is not None:
+            head += [f"first meta-batch above {level:g} (per run)", f"runs above {level:g}"]
+        if drop is not None:
+            head += [f"fall-backs by more than {drop:g} (per run)", "deepest fall (per run)"]
+        lines = [
+            "Learning speed and stability of the post-adaptation training return (one value per meta-batch): its "
+            "mean over the meta-batches (the area under the curve over its length; mean ± 95% CI over seeds)"
+            + (f", the first meta-batch above {level:g}" if level is not None else "")
+            + (
+                f", and how often it falls back more than {drop:g} below the run's best so far (a fall-back ends "
+                "within that distance of the best again) with the deepest fall below the best so far"
+                if drop is not None
+                else ""
+            )
+            + "; — : never.",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + "---|" * len(head),
+        ]
+        for label, g in curves.items():
+            row = [label, _plus_minus(g["curve_mean_mean"], g["curve_mean_ci95"])]
+            if level is not None:
+                row += [", ".join("—" if x is None else str(x) for x in g["first_above"]), _count(g["first_above"])]
+            if drop is not None:
+                row += [", ".join(str(x) for x in g["fall_backs"]), ", ".join(f"{x:.1f}" for x in g["deepest_fall"])]
+            lines.append("| " + " | ".join(row) + " |")
+        return [*lines, ""]
+
+
+def _count(firsts: list[int | None]) -> str:
+    return f"{sum(x is not None for x in firsts)} of {len(firsts)}"
+
+
+def _curve_summary(members: list[RunRecord], level: float | None, drop: float | None) -> dict[str, Any]:
+    """Per group, over the runs with metrics: ``curve_mean_{mean,ci95}`` (each run's mean post-adaptation training
+    return), and with ``level`` / ``drop`` each run's first meta-batch above it and its fall-backs."""
+    curves = [np.array([r["returns_after"] for r in run.metrics]) for run in members if run.metrics]
+    if not curves:
+        return {}
+    summary: dict[str, Any] = {}
+    summary["curve_mean_mean"], summary["curve_mean_ci95"] = mean_confidence_interval([c.mean() for c in curves])
+    if level is not None:
+        summary["first_above"] = [first_above(c, level) for c in curves]
+    if drop is not None:
+        falls = [fall_backs(c, drop) for c in curves]
+        summary["fall_backs"] = [n for n, _ in falls]
+        summary["deepest_fall"] = [depth for _, depth in falls]
+    return summary
 
 
 def _number(value: float, spec: str) -> str:
@@ -647,12 +729,17 @@ def plot_before_after(comparison: Comparison, path: Path | None = None):
 
 
 def write_comparison(
-    run_folders: list[str | Path], output_folder: str | Path, allow_unequal: bool = False
+    run_folders: list[str | Path],
+    output_folder: str | Path,
+    allow_unequal: bool = False,
+    level: float | None = None,
+    drop: float | None = None,
 ) -> Comparison:
     """Writes comparison.md, comparison.json, learning_curves.png, diagnostics.png (where the runs record the
-    training diagnostics) and, for runs evaluated by test.py, adaptation_curves.png and within_episode.png."""
+    training diagnostics) and, for runs evaluated by test.py, adaptation_curves.png and within_episode.png
+    (``level``, ``drop``: see :meth:`Comparison.of`)."""
     runs = [RunRecord.load(f) for f in run_folders]
-    comparison = Comparison.of(runs, allow_unequal)
+    comparison = Comparison.of(runs, allow_unequal, level, drop)
     out = Path(output_folder)
     out.mkdir(parents=True, exist_ok=True)
     (out / "comparison.md").write_text(comparison.to_markdown(), encoding="utf-8")

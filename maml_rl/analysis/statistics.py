@@ -1,6 +1,8 @@
 """The statistics of comparisons (scipy.stats): t confidence intervals, Welch's t-test and Hedges' g; the
 interquartile mean with percentile-bootstrap CIs and the probability of improvement (Agarwal et al. 2021, "Deep
-reinforcement learning at the edge of the statistical precipice"); the smallest effect a number of seeds detects.
+reinforcement learning at the edge of the statistical precipice"); the smallest effect a number of seeds detects;
+the Brown–Forsythe test of equal spread; and a learning curve's speed and stability (the first point above a level,
+its mean, its fall-backs from the best so far).
 
 rliable, the reference implementation of Agarwal et al.'s statistics, installs but does not import beside pandas 3
 (its ``arch`` dependency); these few functions follow its definitions with scipy's bootstrap."""
@@ -41,6 +43,39 @@ def welch(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
         return {"t": float("nan"), "p": float("nan"), "hedges_g": float("nan")}
     result = stats.ttest_ind(a, b, equal_var=False)
     return {"t": float(result.statistic), "p": float(result.pvalue), "hedges_g": hedges_g(a, b)}
+
+
+def brown_forsythe(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """The Brown–Forsythe test of equal variances (Brown & Forsythe 1974: Levene's test on the absolute deviations
+    from each group's median, robust to heavy tails): its statistic and p; NaN where the deviations do not vary
+    within the groups (fewer than three values each, or no spread)."""
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    undefined = {"brown_forsythe": float("nan"), "brown_forsythe_p": float("nan")}
+    deviations = [np.abs(x - np.median(x)) for x in (a, b)]
+    # two values per group have equal deviations from their median: nothing varies within the groups
+    if len(a) < 2 or len(b) < 2 or all(np.ptp(d) == 0 for d in deviations):
+        return undefined
+    result = stats.levene(a, b, center="median")
+    return {"brown_forsythe": float(result.statistic), "brown_forsythe_p": float(result.pvalue)}
+
+
+def first_above(curve: np.ndarray, level: float) -> int | None:
+    """The 1-based index of the curve's first point strictly above ``level``, or ``None`` if it never gets there."""
+    above = np.flatnonzero(np.asarray(curve, dtype=np.float64) > level)
+    return int(above[0]) + 1 if len(above) else None
+
+
+def fall_backs(curve: np.ndarray, drop: float) -> tuple[int, float]:
+    """How often the curve falls back more than ``drop`` below its best value so far (a fall-back ends when it
+    is within ``drop`` of that best again), and the deepest fall below the best so far (0 for a curve that never
+    falls)."""
+    curve = np.asarray(curve, dtype=np.float64)
+    if len(curve) == 0:
+        return 0, 0.0
+    deficit = np.maximum.accumulate(curve) - curve
+    down = deficit > drop
+    starts = int(down[0]) + int(np.count_nonzero(down[1:] & ~down[:-1]))
+    return starts, float(deficit.max())
 
 
 CONFIDENCE = 0.95
