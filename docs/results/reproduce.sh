@@ -7,6 +7,8 @@
 #   bash docs/results/reproduce.sh ant         # AntDir: MLP and RNN (observation only), 2 seeds x 150 meta-batches ($ANT_SEEDS)
 #   bash docs/results/reproduce.sh compare     # compare.py -> docs/results/memory/*, docs/results/ant-dir/
 #   bash docs/results/reproduce.sh plasticity  # the plasticity experiment's HalfCheetahDir groups (in progress, see below)
+#   bash docs/results/reproduce.sh fork        # the original fork's open questions (see below)
+#   bash docs/results/reproduce.sh fork-compare  # compare.py -> docs/results/fork/{swimmer,small,cells}
 #
 # Groups of the reward-memory experiment (config : policy):
 #   1 <family>.yaml : mlp                     MLP, observation only
@@ -27,6 +29,15 @@
 # are cores), then evaluated with test.py --adapt-steps 3 on 5 batches of fresh tasks (--evaluate). Re-running a
 # command skips finished runs and resumes interrupted ones. Runs go under $RUNS (default: runs/); set
 # ADDRESS=auto (or ray://HOST:PORT) to run the trials on an existing Ray cluster.
+#
+# The original fork's open questions (100 meta-batches each, into $RUNS/fork/):
+#   swimmer  swimmer-dir.yaml : mlp, rnn (observation only, the fork's setup) and rnn with reward inputs, seeds $SEEDS
+#   small    halfcheetah-dir.yaml : mlp, rnn at policy.hidden-sizes [16, 16] and fast-batch-size 5, seeds $SMALL_SEEDS
+#            (default 1-5), compared beside the shipped-size groups 1 and 3 of "hc" with the thresholds fixed in
+#            advance: --level 100 (about half the final post-adaptation return of the shipped runs) and
+#            --fall-back 50 (five times the meta-batch-to-meta-batch spread of that return, about 10)
+#   cells    halfcheetah-dir-reservoir.yaml : rnn with policy.cell gru and lstm (frozen, reward inputs, fast-lr 0),
+#            seeds $SEEDS, beside the rnn cell's group 7 of "plasticity"
 set -euo pipefail
 PY=${PYTHON:-python}
 RUNS=${RUNS:-runs}
@@ -76,6 +87,33 @@ plasticity() {
     sweep --config configs/halfcheetah-dir-memoryless.yaml --policies mlp --seeds "$seeds" --set num-batches=100 --output-folder "$out"
 }
 
+REWARD_INPUTS="policy.inputs=[observation, previous-action, previous-reward]"
+
+fork() {
+    local out="$RUNS/fork"
+    sweep --config configs/swimmer-dir.yaml --policies mlp,rnn --seeds "$SEEDS" --set num-batches=100 --output-folder "$out/swimmer"
+    sweep --config configs/swimmer-dir.yaml --policies rnn --seeds "$SEEDS" --set num-batches=100 --set "$REWARD_INPUTS" \
+        --output-folder "$out/swimmer-reward"
+    sweep --config configs/halfcheetah-dir.yaml --policies mlp,rnn --seeds "${SMALL_SEEDS:-1,2,3,4,5}" --set num-batches=100 \
+        --set "policy.hidden-sizes=[16, 16]" --set fast-batch-size=5 --output-folder "$out/small"
+    for cell in gru lstm; do
+        sweep --config configs/halfcheetah-dir-reservoir.yaml --policies rnn --seeds "$SEEDS" --set num-batches=100 \
+            --set "policy.cell=$cell" --output-folder "$out/$cell"
+    done
+}
+
+fork_compare() {
+    shopt -s nullglob
+    compare_into docs/results/fork/swimmer "$RUNS"/fork/swimmer{,-reward}/swimmer-dir-*-seed*/
+    local small=("$RUNS"/fork/small/halfcheetah-dir-*-seed*/)
+    if [ ${#small[@]} -gt 0 ]; then
+        $PY compare.py "${small[@]}" "$RUNS"/halfcheetah-dir/halfcheetah-dir-{mlp,rnn}-seed*/ --level 100 --fall-back 50 \
+            --output-folder docs/results/fork/small
+    fi
+    compare_into docs/results/fork/cells "$RUNS"/fork/{gru,lstm}/halfcheetah-dir-reservoir-rnn-seed*/ \
+        "$RUNS"/plasticity/halfcheetah-dir-reservoir-rnn-seed*/
+}
+
 case "${1:-}" in
     nav-sweep) nav_sweep ;;
     nav) groups 2d-navigation 50 ;;
@@ -84,5 +122,7 @@ case "${1:-}" in
              --output-folder "$RUNS/ant-dir" ;;
     compare) compare ;;
     plasticity) plasticity ;;
-    *) echo "usage: $0 nav-sweep|nav|hc|ant|compare|plasticity" >&2; exit 2 ;;
+    fork) fork ;;
+    fork-compare) fork_compare ;;
+    *) echo "usage: $0 nav-sweep|nav|hc|ant|compare|plasticity|fork|fork-compare" >&2; exit 2 ;;
 esac
