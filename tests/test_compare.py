@@ -9,7 +9,14 @@ from conftest import REPO
 from scipy import stats
 from test_scripts import evaluate_main, tiny_config, train_main
 
-from maml_rl.analysis.compare import Comparison, RunRecord, group_runs, plot_diagnostics, plot_within_episode
+from maml_rl.analysis.compare import (
+    Comparison,
+    RunRecord,
+    group_runs,
+    plot_diagnostics,
+    plot_learning_curves,
+    plot_within_episode,
+)
 from maml_rl.analysis.statistics import brown_forsythe, fall_backs, first_above, hedges_g, welch
 
 compare_main = runpy.run_path(str(REPO / "compare.py"))["main"]
@@ -245,3 +252,22 @@ def test_comparison_reports_learning_speed_and_stability_per_run(tmp_path):
     assert "first meta-batch above" not in Comparison.of(runs).to_markdown()
     with pytest.raises(ValueError, match="drop must be positive"):
         Comparison.of(runs, drop=0)
+
+
+def test_learning_curves_against_environment_steps_put_the_steps_sampled_so_far_on_x(tmp_path):
+    def fake(name, seed, per_batch, fast_lr):
+        rows = [{"returns_before": 0.0, "returns_after": float(b), "env_steps": per_batch} for b in range(4)]
+        return RunRecord(tmp_path / name, {"seed": seed, "fast-lr": fast_lr}, rows, None)
+
+    groups = group_runs(
+        [fake("big-seed1", 1, 1000, 0.1), fake("big-seed2", 2, 1000, 0.1), fake("small-seed1", 1, 250, 0.0)]
+    )
+    fig = plot_learning_curves(groups, against="env-steps")
+    means = [line for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")]
+    assert [line.get_label() for line in means] == ["big (after)", "big (before)", "small (after)", "small (before)"]
+    np.testing.assert_allclose(means[0].get_xdata(), [1000, 2000, 3000, 4000])
+    np.testing.assert_allclose(means[2].get_xdata(), [250, 500, 750, 1000])
+    np.testing.assert_allclose(means[0].get_ydata(), [0, 1, 2, 3])
+    np.testing.assert_allclose(plot_learning_curves(groups).axes[0].get_lines()[-1].get_xdata(), np.arange(4))
+    with pytest.raises(ValueError, match="against"):
+        plot_learning_curves(groups, against="seconds")

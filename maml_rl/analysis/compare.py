@@ -514,28 +514,47 @@ def _spread(groups: dict[str, list[RunRecord]], what: str = "bands") -> str:
     return f"{what}: 95% bootstrap CI over seeds ({BAND_SEEDS}+ seeds); thin lines: each seed (fewer)"
 
 
-def plot_learning_curves(groups: dict[str, list[RunRecord]], path: Path | None = None):
-    """Returns before (dashed) and after (solid) adaptation per meta-batch, mean ± 95% CI over seeds.
+def plot_learning_curves(groups: dict[str, list[RunRecord]], path: Path | None = None, against: str = "meta-batch"):
+    """Returns before (dashed) and after (solid) adaptation per meta-batch, mean over seeds with their spread;
+    ``against="env-steps"`` puts the environment steps sampled so far on x instead (the mean over the group's
+    seeds of their cumulative ``env_steps``), which compares groups that sample differently per meta-batch.
 
     Saves the figure to ``path`` if given; returns it."""
+    if against not in ("meta-batch", "env-steps"):
+        raise ValueError(f"against must be 'meta-batch' or 'env-steps', got {against!r}")
     fig, ax = _new_figure((9, 4.2))
     for i, (label, members) in enumerate(groups.items()):
         length = min(len(r.metrics) for r in members)
         if length == 0:
             continue
         colour = f"C{i}"
-        batches = np.arange(length)
+        x = np.arange(length)
+        if against == "env-steps":
+            steps = np.array([[row["env_steps"] for row in r.metrics[:length]] for r in members], dtype=float)
+            x = steps.cumsum(1).mean(0)
         for key, style, name in (("returns_after", "-", "after"), ("returns_before", "--", "before")):
             curves = np.array([[row[key] for row in r.metrics[:length]] for r in members], dtype=float)
-            _draw(ax, batches, curves, colour, style, f"{label} ({name})")
-    return _finish(
+            _draw(ax, x, curves, colour, style, f"{label} ({name})")
+    fig = _finish(
         fig,
         ax,
-        "meta-batch",
+        "meta-batch" if against == "meta-batch" else "environment steps sampled (train and valid episodes)",
         "mean episode return",
         f"Returns before (dashed) and after (solid) adaptation\n{_spread(groups, 'bands')}",
-        path,
+        None,
     )
+    if against == "env-steps":
+        ax.xaxis.set_major_locator(MaxNLocator())  # steps are not few integers: plain ticks, millions at the axis end
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(6, 6))
+    if path is not None:
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+    return fig
+
+
+def _count_steps(groups: dict[str, list[RunRecord]]) -> bool:
+    """Whether every run with metrics records its environment steps per meta-batch."""
+    rows = [row for members in groups.values() for r in members for row in r.metrics]
+    return bool(rows) and all("env_steps" in row for row in rows)
 
 
 def plot_adaptation_curves(groups: dict[str, list[RunRecord]], path: Path | None = None):
@@ -735,7 +754,8 @@ def write_comparison(
     level: float | None = None,
     drop: float | None = None,
 ) -> Comparison:
-    """Writes comparison.md, comparison.json, learning_curves.png, diagnostics.png (where the runs record the
+    """Writes comparison.md, comparison.json, learning_curves.png (and learning_curves_steps.png, against
+    environment steps, where the runs record them), diagnostics.png (where the runs record the
     training diagnostics) and, for runs evaluated by test.py, adaptation_curves.png and within_episode.png
     (``level``, ``drop``: see :meth:`Comparison.of`)."""
     runs = [RunRecord.load(f) for f in run_folders]
@@ -745,6 +765,8 @@ def write_comparison(
     (out / "comparison.md").write_text(comparison.to_markdown(), encoding="utf-8")
     (out / "comparison.json").write_text(json.dumps(comparison.to_json(), indent=2) + "\n", encoding="utf-8")
     plot_learning_curves(comparison.groups, out / "learning_curves.png")
+    if _count_steps(comparison.groups):
+        plot_learning_curves(comparison.groups, out / "learning_curves_steps.png", against="env-steps")
     plot_adaptation_curves(comparison.groups, out / "adaptation_curves.png")
     plot_within_episode(comparison.groups, out / "within_episode.png")
     plot_diagnostics(comparison.groups, out / "diagnostics.png")
