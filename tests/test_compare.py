@@ -219,7 +219,9 @@ def test_brown_forsythe_is_levenes_test_about_the_median():
 
 def test_comparison_reports_learning_speed_and_stability_per_run(tmp_path):
     def fake(name, seed, curve, after):
-        rows = [{"returns_before": 0.0, "returns_after": float(v)} for v in curve]
+        rows = [
+            {"returns_before": 0.0, "returns_after": float(v), "seconds": 2.0 * seed, "time_trpo": 1.0} for v in curve
+        ]
         returns = np.zeros((2, 2, 3))
         returns[:, 1] = after
         return RunRecord(
@@ -243,7 +245,7 @@ def test_comparison_reports_learning_speed_and_stability_per_run(tmp_path):
     assert fast["curve_mean_mean"] == pytest.approx(np.mean([84.0, 116.6, 116.6]))
     md = comparison.to_markdown()
     assert "| 2, 1, 1 | 3 of 3 | 1, 0, 0 | 110.0, 0.0, 0.0 |" in md and "| —, 5, 5 | 2 of 3 |" in md
-    assert f"| fast | {fast['curve_mean_mean']:.2f} ± " in md
+    assert f"| fast | {fast['curve_mean_mean']:.2f} ± " in md and " | 4.0 (1.0) | " in md  # seconds: 2, 4, 6
     (test,) = [t for t in comparison.tests if t["measure"] == "after"]
     expected = stats.levene([100.0, 101.0, 99.0], [50.0, 150.0, 120.0], center="median").pvalue
     assert test["brown_forsythe_p"] == pytest.approx(expected)

@@ -367,7 +367,8 @@ class Comparison:
         if not curves:
             return []
         level, drop = self.level, self.drop
-        head = ["group", "mean over meta-batches"]
+        timed = all("seconds_per_batch" in g for g in curves.values())
+        head = ["group", "mean over meta-batches"] + (["s per meta-batch (outer step)"] if timed else [])
         if level is not None:
             head += [f"first meta-batch above {level:g} (per run)", f"runs above {level:g}"]
         if drop is not None:
@@ -382,13 +383,22 @@ class Comparison:
                 if drop is not None
                 else ""
             )
-            + "; — : never.",
+            + "; — : never."
+            + (
+                " Wall clock: seconds per meta-batch and, in brackets, of its outer step (TRPO or PPO), mean over "
+                "every meta-batch of the group's runs, as each run timed itself (on whatever else the machine ran)."
+                if timed
+                else ""
+            ),
             "",
             "| " + " | ".join(head) + " |",
             "|" + "---|" * len(head),
         ]
         for label, g in curves.items():
             row = [label, _plus_minus(g["curve_mean_mean"], g["curve_mean_ci95"])]
+            if timed:
+                outer = g.get("outer_step_seconds")
+                row.append(f"{g['seconds_per_batch']:.1f}" + (f" ({outer:.1f})" if outer is not None else ""))
             if level is not None:
                 row += [", ".join("—" if x is None else str(x) for x in g["first_above"]), _count(g["first_above"])]
             if drop is not None:
@@ -403,12 +413,17 @@ def _count(firsts: list[int | None]) -> str:
 
 def _curve_summary(members: list[RunRecord], level: float | None, drop: float | None) -> dict[str, Any]:
     """Per group, over the runs with metrics: ``curve_mean_{mean,ci95}`` (each run's mean post-adaptation training
-    return), and with ``level`` / ``drop`` each run's first meta-batch above it and its fall-backs."""
+    return), the mean seconds per meta-batch and per outer step where every row records them, and with ``level`` /
+    ``drop`` each run's first meta-batch above it and its fall-backs."""
     curves = [np.array([r["returns_after"] for r in run.metrics]) for run in members if run.metrics]
     if not curves:
         return {}
     summary: dict[str, Any] = {}
     summary["curve_mean_mean"], summary["curve_mean_ci95"] = mean_confidence_interval([c.mean() for c in curves])
+    rows = [row for run in members for row in run.metrics]
+    for key, name in (("seconds", "seconds_per_batch"), ("time_trpo", "outer_step_seconds")):
+        if all(key in row for row in rows):
+            summary[name] = float(np.mean([row[key] for row in rows]))
     if level is not None:
         summary["first_above"] = [first_above(c, level) for c in curves]
     if drop is not None:
