@@ -7,6 +7,8 @@
 #   bash docs/results/reproduce.sh ant         # AntDir: MLP and RNN (observation only), 2 seeds x 150 meta-batches ($ANT_SEEDS)
 #   bash docs/results/reproduce.sh compare     # compare.py -> docs/results/memory/*, docs/results/ant-dir/
 #   bash docs/results/reproduce.sh plasticity  # the plasticity experiment's HalfCheetahDir groups (in progress, see below)
+#   bash docs/results/reproduce.sh credit      # credit for the pre-update policy: four HalfCheetahDir groups (below)
+#   bash docs/results/reproduce.sh credit-compare  # compare.py -> docs/results/credit
 #   bash docs/results/reproduce.sh fork        # the original fork's open questions (see below)
 #   bash docs/results/reproduce.sh fork-compare  # compare.py -> docs/results/fork/{swimmer,small,cells}
 #
@@ -29,6 +31,10 @@
 # are cores), then evaluated with test.py --adapt-steps 3 on 5 batches of fresh tasks (--evaluate). Re-running a
 # command skips finished runs and resumes interrupted ones. Runs go under $RUNS (default: runs/); set
 # ADDRESS=auto (or ray://HOST:PORT) to run the trials on an existing Ray cluster.
+#
+# Credit for the pre-update policy (HalfCheetahDir, 100 meta-batches, seeds $CREDIT_SEEDS, default 1-5, into
+# $RUNS/credit/): halfcheetah-dir.yaml : mlp with inner-loss reinforce (MAML-TRPO), lvc (LVC + TRPO) and lvc with
+# outer-step ppo (ProMP), and halfcheetah-dir-reward.yaml : rnn with inner-loss lvc (the frozen memory, credited)
 #
 # The original fork's open questions (100 meta-batches each, into $RUNS/fork/):
 #   swimmer  swimmer-dir.yaml : mlp, rnn (observation only, the fork's setup) and rnn with reward inputs, seeds $SEEDS
@@ -87,6 +93,17 @@ plasticity() {
     sweep --config configs/halfcheetah-dir-memoryless.yaml --policies mlp --seeds "$seeds" --set num-batches=100 --output-folder "$out"
 }
 
+credit() {
+    local seeds=${CREDIT_SEEDS:-1,2,3,4,5} out="$RUNS/credit"
+    sweep --config configs/halfcheetah-dir.yaml --policies mlp --seeds "$seeds" --set num-batches=100 --output-folder "$out/maml-trpo"
+    sweep --config configs/halfcheetah-dir.yaml --policies mlp --seeds "$seeds" --set num-batches=100 --set inner-loss=lvc \
+        --output-folder "$out/lvc-trpo"
+    sweep --config configs/halfcheetah-dir.yaml --policies mlp --seeds "$seeds" --set num-batches=100 --set inner-loss=lvc \
+        --set outer-step=ppo --output-folder "$out/promp"
+    sweep --config configs/halfcheetah-dir-reward.yaml --policies rnn --seeds "$seeds" --set num-batches=100 --set inner-loss=lvc \
+        --output-folder "$out/lvc-trpo-frozen-rnn"
+}
+
 REWARD_INPUTS="policy.inputs=[observation, previous-action, previous-reward]"
 
 fork() {
@@ -114,6 +131,12 @@ fork_compare() {
         "$RUNS"/plasticity/halfcheetah-dir-reservoir-rnn-seed*/
 }
 
+credit_compare() {
+    shopt -s nullglob
+    compare_into docs/results/credit "$RUNS"/credit/{maml-trpo,lvc-trpo,promp}/halfcheetah-dir-mlp-seed*/ \
+        "$RUNS"/credit/lvc-trpo-frozen-rnn/halfcheetah-dir-reward-rnn-seed*/
+}
+
 case "${1:-}" in
     nav-sweep) nav_sweep ;;
     nav) groups 2d-navigation 50 ;;
@@ -122,7 +145,9 @@ case "${1:-}" in
              --output-folder "$RUNS/ant-dir" ;;
     compare) compare ;;
     plasticity) plasticity ;;
+    credit) credit ;;
+    credit-compare) credit_compare ;;
     fork) fork ;;
     fork-compare) fork_compare ;;
-    *) echo "usage: $0 nav-sweep|nav|hc|ant|compare|plasticity|fork|fork-compare" >&2; exit 2 ;;
+    *) echo "usage: $0 nav-sweep|nav|hc|ant|compare|plasticity|credit|credit-compare|fork|fork-compare" >&2; exit 2 ;;
 esac
