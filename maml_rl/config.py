@@ -262,6 +262,15 @@ class Config:
     max_kl: float = _opt(1e-2, "TRPO trust region: maximum mean KL of a step", positive)
     cg_iters: int = _opt(10, "conjugate-gradient iterations", between(1, 1000))
     cg_damping: float = _opt(1e-5, "damping added to the Fisher-vector product", non_negative)
+    fisher_subsample: float = _opt(
+        1.0,
+        "fraction of each task's valid episodes the Fisher-vector products use (1: all, the exact product)",
+        unit_interval,
+        doc="the fraction of each task's valid episodes (the first ⌈fraction × fast-batch-size⌉, which are as random "
+        "as any) whose KL the Fisher-vector products of the TRPO step use; the gradient and the line search always "
+        "use every episode. 1 (the default) is the exact product; Schulman et al. 2015 used 0.1. An approximation "
+        "that makes each conjugate-gradient iteration cheaper, opt-in",
+    )
     ls_max_steps: int = _opt(15, "line-search backtracking steps", between(1, 1000))
     ls_backtrack_ratio: float = _opt(0.8, "line-search step shrink factor", open_unit_interval)
     horizon: int = _opt(100, "maximum episode length", positive)
@@ -287,6 +296,11 @@ class Config:
             raise ConfigError(
                 "inner-loss dice needs outer-step trpo (its credit for the pre-update episodes is not importance-"
                 "weighted for ppo's reuse of them); use inner-loss lvc or reinforce with ppo"
+            )
+        if self.outer_step == "ppo" and self.fisher_subsample != 1:
+            raise ConfigError(
+                f"fisher-subsample {self.fisher_subsample} applies to the TRPO step's Fisher-vector products; "
+                "outer-step ppo makes none (leave fisher-subsample at 1)"
             )
 
     def replace(self, **changes: Any) -> Config:

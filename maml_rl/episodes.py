@@ -61,6 +61,23 @@ class Episodes:
                 )
         return self
 
+    def first_episodes(self, count: int) -> Episodes:
+        """The first ``count`` episodes of every task (views, not copies), with the same per-task fields."""
+        if not 1 <= count <= self.num_episodes:
+            raise ValueError(f"count must be in [1, {self.num_episodes}] episodes, got {count}")
+        per_step = lambda x: None if x is None else x[:, :, :count]  # noqa: E731
+        return Episodes(
+            observations=self.observations[:, :, :count],
+            actions=self.actions[:, :, :count],
+            rewards=self.rewards[:, :, :count],
+            mask=self.mask[:, :, :count],
+            log_probs=self.log_probs[:, :, :count],
+            advantages=per_step(self.advantages),
+            advantage_scale=self.advantage_scale,
+            terminated=None if self.terminated is None else self.terminated[:, :count],
+            reward_terms={name: value[:, :, :count] for name, value in self.reward_terms.items()},
+        )
+
     def task_sums(self, normalization_scale: float | None = None) -> dict[str, tuple[Tensor, Tensor]]:
         """The per-batch diagnostics as per-task numerators and denominators, in float64: name → (sums
         ``(tasks,)``, counts ``(tasks,)``). Summed over any split of the tasks, they give the batch's means

@@ -14,6 +14,7 @@ and the surrogate and KL at candidate parameters.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
@@ -321,8 +322,12 @@ class EpisodeTerms:
         passes through the policy instead of a double backward through its gradient.
         """
         policy, adaptation, valid = self.learner.policy, self.adaptation, self.valid
-        fast_lr = self.learner.config.fast_lr
+        fast_lr, subsample = self.learner.config.fast_lr, self.learner.config.fisher_subsample
         old_mean, old_log_std = self.old
+        if subsample < 1:  # the KL of the first episodes of each task only (opt-in: not the exact product)
+            count = max(1, math.ceil(subsample * valid.num_episodes))
+            valid = valid.first_episodes(count)
+            old_mean, old_log_std = old_mean[:, :, :count], old_log_std[:, :, :count]
         num_tasks = valid.num_tasks
         second_order = any(g.requires_grad for grads in adaptation.grads for g in grads.values())
         leaf = {k: v.detach().requires_grad_() for k, v in adaptation.params.items()}

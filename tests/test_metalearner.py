@@ -246,3 +246,37 @@ def test_readout_adaptation_changes_only_the_gaussian_head(kind):
     for name, adapted in adaptation.params.items():
         moved = not torch.equal(adapted, theta[name])
         assert moved == (name in learner.adapted_names), f"{name}: moved={moved}"
+
+
+@pytest.mark.parametrize("kind,fast_lr", [("mlp", 0.5), ("rnn", 0.5), ("rnn", 0.0)])
+def test_a_subsampled_fisher_is_the_product_over_each_tasks_first_episodes(kind, fast_lr):
+    """fisher-subsample f: the Fisher-vector products use the KL of the first ⌈f × episodes⌉ episodes of each task,
+    through the same adaptation (the train episodes are not subsampled); f = 1 is the exact product."""
+    policy, train, valid, exact = _setup(kind, fast_lr=fast_lr)
+    config = learner_config(fast_lr=fast_lr, num_steps=1, cg_damping=1e-3, fisher_subsample=0.3)
+    sub = MetaLearner(policy, config)
+    adaptation = exact.adapt(train)
+    v = torch.randn(
+        flatten(policy.meta_params()).shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64
+    )
+    subsampled = _fisher_product(sub, train, valid, adaptation)(v)
+    by_hand = _fisher_product(exact, train, valid.first_episodes(2), adaptation)(v)  # ⌈0.3 × 4⌉ = 2
+    torch.testing.assert_close(subsampled, by_hand, rtol=1e-9, atol=1e-12)
+    assert not torch.allclose(subsampled, _fisher_product(exact, train, valid, adaptation)(v), rtol=1e-3)
+    # the gradient is the full one either way
+    torch.testing.assert_close(
+        sub.terms(train, valid, adaptation, TASKS).gradient()[1],
+        exact.terms(train, valid, adaptation, TASKS).gradient()[1],
+    )
+
+
+def test_first_episodes_keeps_every_per_episode_field():
+    policy = tiny_policy("mlp").double()
+    episodes = synthetic_episodes(policy, tasks=TASKS, seed=1)
+    episodes.terminated = torch.zeros(TASKS, episodes.num_episodes)
+    episodes.reward_terms = {"forward": episodes.rewards.clone()}
+    first = episodes.first_episodes(3).validate()
+    assert first.num_episodes == 3 and first.terminated.shape == (TASKS, 3)
+    torch.testing.assert_close(first.reward_terms["forward"], episodes.rewards[:, :, :3])
+    with pytest.raises(ValueError, match="count must be in"):
+        episodes.first_episodes(0)

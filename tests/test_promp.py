@@ -110,6 +110,9 @@ def test_a_resumed_ppo_run_equals_an_uninterrupted_one(tmp_path):
         ({"outer-step": "sgd"}, "must be one of trpo, ppo"),
         ({"ppo-clip": 1.5}, "ppo-clip"),
         ({"ppo-steps": 0}, "ppo-steps"),
+        ({"outer-step": "ppo", "fisher-subsample": 0.1}, "fisher-subsample 0.1 applies to the TRPO step"),
+        ({"fisher-subsample": 0}, "fisher-subsample"),
+        ({"fisher-subsample": 1.5}, "fisher-subsample"),
     ],
 )
 def test_bad_outer_step_settings_end_in_one_message(values, message):
