@@ -246,6 +246,7 @@ def test_comparison_reports_learning_speed_and_stability_per_run(tmp_path):
     md = comparison.to_markdown()
     assert "| 2, 1, 1 | 3 of 3 | 1, 0, 0 | 110.0, 0.0, 0.0 |" in md and "| —, 5, 5 | 2 of 3 |" in md
     assert f"| fast | {fast['curve_mean_mean']:.2f} ± " in md and " | 4.0 (1.0) | " in md  # seconds: 2, 4, 6
+    assert fast["values"]["after"] == [100.0, 101.0, 99.0] and fast["values"]["gain"] == [100.0, 101.0, 99.0]
     (test,) = [t for t in comparison.tests if t["measure"] == "after"]
     expected = stats.levene([100.0, 101.0, 99.0], [50.0, 150.0, 120.0], center="median").pvalue
     assert test["brown_forsythe_p"] == pytest.approx(expected)

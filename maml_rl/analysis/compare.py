@@ -218,6 +218,9 @@ class Comparison:
                 "environments": sorted({r.environment for r in members}),
                 "meta_batches": [r.length for r in members],
                 "unfinished": [str(r.folder) for r in members if not r.finished],
+                # each run's (or, with one run a group, each task's) values, so that a later analysis needs no run
+                # folders
+                "values": {name: [float(x) for x in arr] for name, arr in values[label].items()},
                 **{
                     f"{name}_{stat}": value
                     for name, arr in values[label].items()
