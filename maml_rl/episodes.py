@@ -65,14 +65,13 @@ class Episodes:
         """The first ``count`` episodes of every task (views, not copies), with the same per-task fields."""
         if not 1 <= count <= self.num_episodes:
             raise ValueError(f"count must be in [1, {self.num_episodes}] episodes, got {count}")
-        per_step = lambda x: None if x is None else x[:, :, :count]  # noqa: E731
         return Episodes(
             observations=self.observations[:, :, :count],
             actions=self.actions[:, :, :count],
             rewards=self.rewards[:, :, :count],
             mask=self.mask[:, :, :count],
             log_probs=self.log_probs[:, :, :count],
-            advantages=per_step(self.advantages),
+            advantages=None if self.advantages is None else self.advantages[:, :, :count],
             advantage_scale=self.advantage_scale,
             terminated=None if self.terminated is None else self.terminated[:, :count],
             reward_terms={name: value[:, :, :count] for name, value in self.reward_terms.items()},

@@ -569,7 +569,7 @@ def plot_learning_curves(groups: dict[str, list[RunRecord]], path: Path | None =
     return fig
 
 
-def _count_steps(groups: dict[str, list[RunRecord]]) -> bool:
+def _records_env_steps(groups: dict[str, list[RunRecord]]) -> bool:
     """Whether every run with metrics records its environment steps per meta-batch."""
     rows = [row for members in groups.values() for r in members for row in r.metrics]
     return bool(rows) and all("env_steps" in row for row in rows)
@@ -783,7 +783,7 @@ def write_comparison(
     (out / "comparison.md").write_text(comparison.to_markdown(), encoding="utf-8")
     (out / "comparison.json").write_text(json.dumps(comparison.to_json(), indent=2) + "\n", encoding="utf-8")
     plot_learning_curves(comparison.groups, out / "learning_curves.png")
-    if _count_steps(comparison.groups):
+    if _records_env_steps(comparison.groups):
         plot_learning_curves(comparison.groups, out / "learning_curves_steps.png", against="env-steps")
     plot_adaptation_curves(comparison.groups, out / "adaptation_curves.png")
     plot_within_episode(comparison.groups, out / "within_episode.png")
