@@ -13,10 +13,11 @@ from typing import Any, NoReturn
 from maml_rl.exits import BAD_INPUT, error_line
 
 THREADS_HELP = (
-    "torch threads of the learner phases (adaptation, TRPO; default: every usable core for the mlp "
-    "policy, one for the rnn policy, whose many small recurrent operations run faster on one). Sampling "
-    "always runs torch on one thread while MuJoCo steps on every core. Running several runs at once "
-    "on a small machine? Give each --threads 1."
+    "threads of the learner phases (adaptation, TRPO; default: every usable core). On the CPU the meta-batch's "
+    "tasks run as that many parts side by side, each on one torch thread; the sums over tasks round "
+    "differently for each count, so give runs you compare the same --threads. Sampling always runs torch on "
+    "one thread while MuJoCo steps on every core. Running several runs at once on a small machine? Give each "
+    "--threads 1."
 )
 
 

@@ -77,6 +77,23 @@ class Episodes:
             reward_terms={name: value[:, :, :count] for name, value in self.reward_terms.items()},
         )
 
+    def select_tasks(self, tasks: range) -> Episodes:
+        """The episodes of the tasks ``tasks`` (contiguous views along the task axis, not copies)."""
+        if not (0 <= tasks.start <= tasks.stop <= self.num_tasks and tasks.step == 1 and len(tasks)):
+            raise ValueError(f"tasks must be a non-empty step-1 range within [0, {self.num_tasks}), got {tasks}")
+        part = slice(tasks.start, tasks.stop)
+        return Episodes(
+            observations=self.observations[part],
+            actions=self.actions[part],
+            rewards=self.rewards[part],
+            mask=self.mask[part],
+            log_probs=self.log_probs[part],
+            advantages=None if self.advantages is None else self.advantages[part],
+            advantage_scale=None if self.advantage_scale is None else self.advantage_scale[part],
+            terminated=None if self.terminated is None else self.terminated[part],
+            reward_terms={name: value[part] for name, value in self.reward_terms.items()},
+        )
+
     def task_sums(self, normalization_scale: float | None = None) -> dict[str, tuple[Tensor, Tensor]]:
         """The per-batch diagnostics as per-task numerators and denominators, in float64: name → (sums
         ``(tasks,)``, counts ``(tasks,)``). Summed over any split of the tasks, they give the batch's means

@@ -22,7 +22,7 @@ from maml_rl.policies.base import Policy
 from maml_rl.policies.registry import build_policy
 from maml_rl.ppo import outer_optimizer, ppo_step
 from maml_rl.sampler import Sampler
-from maml_rl.threads import learner_threads
+from maml_rl.threads import learner_threads, whole_batch_threads
 from maml_rl.trpo import trpo_step
 
 
@@ -35,7 +35,8 @@ class Experiment:
     policy: Policy
     learner: MetaLearner
     learner_threads: int = 1
-    """torch threads of the learner phases; sampling runs torch on one thread while MuJoCo uses every core."""
+    """Threads of the learner phases (see :mod:`maml_rl.threads`); sampling runs torch on one thread while
+    MuJoCo uses every core."""
     shards: Slices | None = None
     """Where the meta-batch's tasks are sampled and adapted: ``None`` for one slice of every task in this
     process (the default), or e.g. :class:`maml_rl.scale.ray_shards.RayShards`."""
@@ -67,9 +68,12 @@ class Experiment:
         )
         torch.manual_seed(config.seed)  # the initial weights, frozen recurrent ones included
         policy = build_policy(config.policy, sampler.observation_dim, sampler.action_dim).to(config.device)
-        return cls(
-            config, sampler, policy, MetaLearner(policy, config), learner_threads(policy.prefers_one_thread, threads)
-        )
+        return cls(config, sampler, policy, MetaLearner(policy, config), learner_threads(threads))
+
+    @property
+    def whole_batch_threads(self) -> int:
+        """torch threads for a batch of tasks computed as one (see :func:`maml_rl.threads.whole_batch_threads`)."""
+        return whole_batch_threads(self.policy.prefers_one_thread, self.learner_threads)
 
     def local_slices(self) -> LocalSlices:
         """One slice of every task, sharing this experiment's sampler, policy and learner."""

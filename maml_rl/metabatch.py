@@ -2,7 +2,10 @@
 in one process.
 
 The default run holds one slice of every task (:class:`LocalSlices`); a Ray shard
-(:mod:`maml_rl.scale.ray_shards`) holds one :class:`TaskSlice` for its slice. Everything random comes from
+(:mod:`maml_rl.scale.ray_shards`) holds one :class:`TaskSlice` for its slice. On the CPU a slice's learner
+phases (the inner loop and the outer step's terms) run in *parts*: contiguous groups of its tasks, one per
+learner thread, each computed on its own thread with one torch thread and summed in part order. Its tasks'
+numbers are those of one part; only the sums over tasks change their rounding. Everything random comes from
 streams keyed by (seed, stream, batch, task index) (:mod:`maml_rl.seeding`), so a task's numbers do not depend
 on which slice it is in. Only θ, θ-sized vectors and scalars (and per-task sums for the metrics) leave a slice;
 its episodes never do.
@@ -11,8 +14,10 @@ its episodes never do.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import Tensor
@@ -20,12 +25,12 @@ from torch import Tensor
 from maml_rl.baseline import compute_advantages
 from maml_rl.config import Config
 from maml_rl.episodes import Episodes, combine_sums
-from maml_rl.metalearner import EpisodeTerms, MetaLearner
+from maml_rl.metalearner import Adaptation, EpisodeTerms, MetaLearner, leave_one_out_baseline, mean_valid_returns
 from maml_rl.optim import unflatten
-from maml_rl.policies.base import Policy
+from maml_rl.policies.base import Params, Policy
 from maml_rl.sampler import Sampler
 from maml_rl.seeding import TRAIN_STREAM, batch_rng, task_rngs
-from maml_rl.threads import torch_threads
+from maml_rl.threads import torch_threads, whole_batch_threads
 
 NONFINITE_ORDER = ("train observations", "train rewards", "adapted", "valid observations", "valid rewards")
 """The checks of a meta-batch in the order they run; a sliced batch reports the earliest that failed."""
@@ -43,6 +48,27 @@ class SliceReport:
     env_steps: int
     nonfinite: str | None
     times: dict[str, float] = field(default_factory=dict)
+
+
+Result = TypeVar("Result")
+
+
+def split_tasks(count: int, parts: int) -> list[range]:
+    """``range(count)`` as at most ``parts`` contiguous ranges whose lengths differ by at most one (the
+    longer ones first); never an empty one."""
+    parts = max(1, min(parts, count))
+    size, extra = divmod(count, parts)
+    bounds = [0]
+    for i in range(parts):
+        bounds.append(bounds[-1] + size + (i < extra))
+    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def joined_params(parts: list[Params]) -> Params:
+    """The parts' per-task parameters as one dict over all their tasks (detached; one part: its own, detached)."""
+    if len(parts) == 1:
+        return {k: v.detach() for k, v in parts[0].items()}
+    return {k: torch.cat([p[k].detach() for p in parts]) for k in parts[0]}
 
 
 def first_nonfinite(**tensors: Tensor) -> str | None:
@@ -63,7 +89,10 @@ class TaskSlice:
         learner: the meta-learner of ``policy``.
         config: the run's config (seed, batch sizes, γ, λ, …).
         tasks: the task indices of this slice, within ``range(config.meta_batch_size)``.
-        learner_threads: torch threads of the adaptation and the outer step's terms.
+        learner_threads: threads of the adaptation and the outer step's terms: on the CPU, that many parts of
+            the slice's tasks (at most one per task), each on one thread with one torch thread; a slice of one
+            part (one thread, one task, another device) runs on
+            :func:`~maml_rl.threads.whole_batch_threads` torch threads.
     """
 
     def __init__(
@@ -77,7 +106,18 @@ class TaskSlice:
     ) -> None:
         self.sampler, self.policy, self.learner, self.config = sampler, policy, learner, config
         self.tasks, self.learner_threads = tasks, learner_threads
-        self._terms: EpisodeTerms | None = None
+        on_cpu = torch.device(config.device).type == "cpu"
+        self.parts = split_tasks(len(tasks), learner_threads if on_cpu else 1)
+        """Ranges of the slice's tasks (indices within the slice) whose learner phases run side by side."""
+        self._part_threads = (
+            1 if len(self.parts) > 1 else whole_batch_threads(policy.prefers_one_thread, learner_threads)
+        )
+        self._pool = (
+            ThreadPoolExecutor(len(self.parts) - 1, "learner-part", initializer=torch.set_num_threads, initargs=(1,))
+            if len(self.parts) > 1
+            else None
+        )
+        self._terms: list[EpisodeTerms] | None = None
 
     def prepare(self, batch: int, theta: Tensor | None = None) -> SliceReport:
         """Samples the slice's train episodes at θ, adapts, samples the valid episodes at θ'; returns the
@@ -102,20 +142,17 @@ class TaskSlice:
         report = SliceReport(self.tasks, train.task_sums(cfg.normalization_scale), None, train.env_steps, None, times)
         report.nonfinite = first_nonfinite(**{"train observations": train.observations, "train rewards": train.rewards})
         if report.nonfinite is None:
-            with torch_threads(self.learner_threads):
+            with torch_threads(self._part_threads):
                 compute_advantages(train, cfg.gamma, cfg.gae_lambda)
-                adaptation = self.learner.adapt(train)
-            report.nonfinite = first_nonfinite(**{f"adapted {k}": v for k, v in adaptation.params.items()})
+            trains = self._split(train)
+            adaptations: list[Adaptation] = self._each(lambda i: self.learner.adapt(trains[i]))
+            adapted = joined_params([a.params for a in adaptations])
+            report.nonfinite = first_nonfinite(**{f"adapted {k}": v for k, v in adapted.items()})
         times["time_adapt"] = lap()  # advantages of the train episodes and the inner loop
         valid: Episodes | None = None
         if report.nonfinite is None:
             with torch_threads(1):
-                valid = sampler.sample(
-                    policy,
-                    {k: v.detach() for k, v in adaptation.params.items()},
-                    tasks,
-                    task_rngs(cfg.seed, TRAIN_STREAM, batch, self.tasks, 1),
-                )
+                valid = sampler.sample(policy, adapted, tasks, task_rngs(cfg.seed, TRAIN_STREAM, batch, self.tasks, 1))
             report.after = valid.task_sums(cfg.normalization_scale)
             report.env_steps += valid.env_steps
             report.nonfinite = first_nonfinite(
@@ -123,35 +160,66 @@ class TaskSlice:
             )
         times["time_sample_after"] = lap()
         if report.nonfinite is None:
-            with torch_threads(self.learner_threads):
+            with torch_threads(self._part_threads):
                 compute_advantages(valid, cfg.gamma, cfg.gae_lambda)
-            self._terms = self.learner.terms(train, valid, adaptation, cfg.meta_batch_size)
+            valids = self._split(valid)
+            baseline = None  # DiCE's leave-one-out baseline is over the slice's tasks, whatever the parts
+            if len(self.parts) > 1 and cfg.inner_loss == "dice":
+                baseline = leave_one_out_baseline(mean_valid_returns(valid, cfg.gamma))
+            self._terms = [
+                self.learner.terms(
+                    trains[i],
+                    valids[i],
+                    adaptations[i],
+                    cfg.meta_batch_size,
+                    None if baseline is None else baseline[part.start : part.stop],
+                )
+                for i, part in enumerate(self.parts)
+            ]
         times["time_advantages_after"] = lap()
         return report
 
-    def _prepared(self) -> EpisodeTerms:
+    def _split(self, episodes: Episodes) -> list[Episodes]:
+        return [episodes] if len(self.parts) == 1 else [episodes.select_tasks(part) for part in self.parts]
+
+    def _each(self, work: Callable[[int], Result]) -> list[Result]:
+        """``work(i)`` for every part ``i``, side by side: the first on this thread, the others on the pool's;
+        results in part order."""
+        with torch_threads(self._part_threads):
+            if self._pool is None:
+                return [work(0)]
+            others = [self._pool.submit(work, i) for i in range(1, len(self.parts))]
+            try:
+                first = work(0)
+            finally:  # never leave a part running behind an error
+                wait(others)
+            return [first, *(future.result() for future in others)]
+
+    def _prepared(self) -> list[EpisodeTerms]:
         if self._terms is None:
             raise RuntimeError("TaskSlice: no meta-batch prepared (or it held non-finite numbers); call prepare()")
         return self._terms
 
     def gradient(self) -> tuple[float, Tensor]:
-        with torch_threads(self.learner_threads):
-            return self._prepared().gradient()
+        terms = self._prepared()
+        return sum_pairs(self._each(lambda i: terms[i].gradient()))
 
     def fisher_product(self, vector: Tensor) -> Tensor:
-        with torch_threads(self.learner_threads):
-            return self._prepared().fisher_product(vector)
+        terms = self._prepared()
+        return sum_tensors(self._each(lambda i: terms[i].fisher_product(vector)))
 
     def losses(self, theta: Tensor) -> tuple[float, float]:
-        with torch_threads(self.learner_threads):
-            return self._prepared().losses(theta)
+        terms = self._prepared()
+        return sum_pairs(self._each(lambda i: terms[i].losses(theta)))
 
     def proximal_objective(self, theta: Tensor) -> tuple[float, Tensor]:
-        with torch_threads(self.learner_threads):
-            return self._prepared().proximal_objective(theta)
+        terms = self._prepared()
+        return sum_pairs(self._each(lambda i: terms[i].proximal_objective(theta)))
 
     def close(self) -> None:
         self._terms = None
+        if self._pool is not None:
+            self._pool.shutdown()
         self.sampler.close()
 
 

@@ -77,7 +77,20 @@ INNER_LOSS_FUNCTIONS: dict[str, Callable[[Policy, Params, Episodes], Tensor]] = 
 """The inner loss of each ``inner-loss`` estimator."""
 
 
-def pre_update_score_term(policy: Policy, params: Params, train: Episodes, valid: Episodes, gamma: float) -> Tensor:
+def mean_valid_returns(valid: Episodes, gamma: float) -> Tensor:
+    """Each task's mean discounted return R̂ of its episodes ``(tasks,)``."""
+    return discounted_returns(valid.rewards, valid.mask, gamma)[:, 0].mean(-1)
+
+
+def leave_one_out_baseline(returns: Tensor) -> Tensor:
+    """For each task, the mean of the *other* tasks' ``returns`` (0 for a single task; Mao et al. 2019)."""
+    tasks = returns.shape[0]
+    return (returns.sum() - returns) / (tasks - 1) if tasks > 1 else torch.zeros_like(returns)
+
+
+def pre_update_score_term(
+    policy: Policy, params: Params, train: Episodes, valid: Episodes, gamma: float, baseline: Tensor | None = None
+) -> Tensor:
     """Per-task DiCE term ``(tasks,)`` for the pre-update episodes' sampling distribution; value 0.
 
     MAML's objective is J(θ) = E_{τ∼π_θ}[R(θ'(θ, τ))]: the pre-update episodes τ are drawn from π_θ, so
@@ -85,7 +98,7 @@ def pre_update_score_term(policy: Policy, params: Params, train: Episodes, valid
     Foerster et al. 2018, applied to the pre-update episodes). This term is −(⊡(S) − 1) · (R̂ − b) / c, with
     ⊡(S) = exp(S − ⊥S), S the summed log-probability of the task's train episodes under ``params`` (θ), R̂ the
     mean discounted return of its valid episodes, b a baseline that does not depend on this task's episodes
-    (the mean R̂ of the other tasks of the same slice, 0 for a single task; Mao et al. 2019), and c = the valid advantages'
+    (``baseline``, by default :func:`leave_one_out_baseline` of these tasks' R̂), and c = the valid advantages'
     normalisation scale × mean episode length, which puts R̂ in the units of the surrogate loss (the gradient of
     −mean(ratio · A/σ) over N·T̄ steps estimates −∇R/(σ·T̄)).
     """
@@ -93,9 +106,8 @@ def pre_update_score_term(policy: Policy, params: Params, train: Episodes, valid
     log_probs = gaussian_log_prob(train.actions, mean, log_std) * train.mask
     score = log_probs.sum((1, 2))
     magic = torch.exp(score - score.detach())
-    returns = discounted_returns(valid.rewards, valid.mask, gamma)[:, 0].mean(-1)  # (tasks,)
-    tasks = returns.shape[0]
-    baseline = (returns.sum() - returns) / (tasks - 1) if tasks > 1 else torch.zeros_like(returns)
+    returns = mean_valid_returns(valid, gamma)
+    baseline = leave_one_out_baseline(returns) if baseline is None else baseline
     scale = valid.advantage_scale if valid.advantage_scale is not None else torch.ones_like(returns)
     mean_length = valid.mask.sum((1, 2)) / valid.num_episodes
     return -(magic - 1) * (returns - baseline) / (scale * mean_length)
@@ -187,9 +199,17 @@ class MetaLearner:
             self.policy, params, train, cfg.fast_lr, cfg.num_steps, first_order, self.adapted_names, cfg.inner_loss
         )
 
-    def terms(self, train: Episodes, valid: Episodes, adaptation: Adaptation, total_tasks: int) -> EpisodeTerms:
-        """The outer step's terms of these episodes' tasks, out of a meta-batch of ``total_tasks`` tasks."""
-        return EpisodeTerms(self, train, valid, adaptation, total_tasks)
+    def terms(
+        self,
+        train: Episodes,
+        valid: Episodes,
+        adaptation: Adaptation,
+        total_tasks: int,
+        dice_baseline: Tensor | None = None,
+    ) -> EpisodeTerms:
+        """The outer step's terms of these episodes' tasks, out of a meta-batch of ``total_tasks`` tasks
+        (``dice_baseline``: see :class:`EpisodeTerms`)."""
+        return EpisodeTerms(self, train, valid, adaptation, total_tasks, dice_baseline)
 
     @torch.no_grad()
     def write_params(self, params: Params) -> None:
@@ -218,13 +238,20 @@ class MetaBatchTerms(Protocol):
 
 class EpisodeTerms:
     """:class:`MetaBatchTerms` of the tasks whose episodes this process holds (``total_tasks``: the meta-batch's
-    task count, of which these are some or all)."""
+    task count, of which these are some or all). ``dice_baseline``: the baseline of each task's DiCE term
+    (default: the leave-one-out mean over these tasks; a part of a slice is given its slice's)."""
 
     def __init__(
-        self, learner: MetaLearner, train: Episodes, valid: Episodes, adaptation: Adaptation, total_tasks: int
+        self,
+        learner: MetaLearner,
+        train: Episodes,
+        valid: Episodes,
+        adaptation: Adaptation,
+        total_tasks: int,
+        dice_baseline: Tensor | None = None,
     ) -> None:
         self.learner, self.train, self.valid, self.adaptation = learner, train, valid, adaptation
-        self.total_tasks = total_tasks
+        self.total_tasks, self.dice_baseline = total_tasks, dice_baseline
         self._product: Callable[[Tensor], Tensor] | None = None
         self._pre_update: tuple[Tensor, Tensor] | None = None
 
@@ -240,7 +267,7 @@ class EpisodeTerms:
         cfg = self.learner.config
         if cfg.inner_loss == "dice" and cfg.fast_lr != 0:  # without an inner step θ' does not depend on τ
             at_theta = policy.task_params(self.train.num_tasks)
-            term = pre_update_score_term(policy, at_theta, self.train, valid, cfg.gamma)
+            term = pre_update_score_term(policy, at_theta, self.train, valid, cfg.gamma, self.dice_baseline)
             objective = loss_sum + term.sum() / self.total_tasks  # the same value: the term's is 0
         # the inner steps' graphs serve the Fisher products too; without them, free this pass's graph before
         # the products build their own (the same values either way)

@@ -1,7 +1,9 @@
-"""torch threads per phase of a meta-batch: the one rule for the learner's threads.
+"""Threads per phase of a meta-batch: the one rule for the learner's threads.
 
-Sampling runs torch on one thread while MuJoCo steps on every core; the learner phases (advantages, the
-inner loop, the outer step) run on :func:`learner_threads`.
+Sampling runs torch on one thread while MuJoCo steps on every core. The learner phases (advantages, the inner
+loop, the outer step) run on :func:`learner_threads` threads: on the CPU as that many parts of the tasks, side
+by side, each on one torch thread (:class:`maml_rl.metabatch.TaskSlice`); a batch computed as a whole runs on
+:func:`whole_batch_threads` torch threads.
 """
 
 from __future__ import annotations
@@ -29,12 +31,18 @@ def torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def learner_threads(prefers_one_thread: bool, requested: int | None = None, cap: int | None = None) -> int:
-    """The learner's torch threads: ``requested`` (``--threads``) if given, else every usable core, or one for a
-    policy that runs faster on one (the RNN: see :attr:`maml_rl.policies.base.Policy.prefers_one_thread`);
-    at most ``cap`` (a Ray shard's CPUs)."""
-    threads = requested or (1 if prefers_one_thread else usable_cores())
+def learner_threads(requested: int | None = None, cap: int | None = None) -> int:
+    """The learner's threads: ``requested`` (``--threads``) if given, else every usable core; at most ``cap``
+    (a Ray shard's CPUs)."""
+    threads = requested or usable_cores()
     return threads if cap is None else min(threads, cap)
+
+
+def whole_batch_threads(prefers_one_thread: bool, threads: int) -> int:
+    """torch intra-op threads for a batch of tasks computed as one (evaluation's inner loop, a slice of one
+    part, any device but the CPU): ``threads``, or one for a policy whose many small operations run faster on
+    one (the RNN: see :attr:`maml_rl.policies.base.Policy.prefers_one_thread`)."""
+    return 1 if prefers_one_thread else threads
 
 
 def check_threads(threads: int | None) -> int | None:

@@ -4,6 +4,7 @@ of every task (what a Ray shard computes for its slice, computed here in one pro
 from __future__ import annotations
 
 import copy
+import threading
 
 import pytest
 import torch
@@ -11,7 +12,8 @@ from helpers import trpo_update
 
 from maml_rl.config import from_dict
 from maml_rl.experiment import Experiment
-from maml_rl.metabatch import LocalSlices, TaskSlice, combine_reports
+from maml_rl.metabatch import LocalSlices, TaskSlice, combine_reports, split_tasks
+from maml_rl.metalearner import leave_one_out_baseline, mean_valid_returns
 from maml_rl.optim import flatten
 
 CONFIG = {
@@ -41,7 +43,7 @@ def assert_close_in_norm(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-5) ->
 @pytest.mark.parametrize("policy", ["mlp", "rnn"])
 def test_slices_sum_to_the_whole_meta_batch(policy):
     config = from_dict({**CONFIG, "policy": {**CONFIG["policy"], "type": policy}})
-    whole = Experiment.build(config)
+    whole = Experiment.build(config, threads=1)
     theta = flatten(whole.policy.meta_params()).detach().clone()
     one = whole.local_slices()
     split = _slices(whole, [0, 1, 4])
@@ -72,12 +74,70 @@ def test_a_slice_alone_is_not_the_whole():
 
 def test_the_in_process_step_equals_the_learners_own_step():
     """The default path (one slice of every task) is the plain TRPO step on the same episodes' terms."""
-    a = Experiment.build(from_dict(CONFIG))
+    a = Experiment.build(from_dict(CONFIG), threads=1)
     b = copy.deepcopy(a)
     a.meta_batch(0)
     slice_ = b.local_slices().slices[0]
     slice_.prepare(0)
-    terms = slice_._prepared()
+    (terms,) = slice_._prepared()
     trpo_update(b.learner, terms.train, terms.valid, terms.adaptation)
     for p, q in zip(a.policy.parameters(), b.policy.parameters()):
         assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("count,parts", [(1, 1), (1, 4), (5, 2), (40, 2), (40, 3), (7, 7), (3, 8)])
+def test_split_tasks_covers_every_task_once_in_near_equal_parts(count, parts):
+    ranges = split_tasks(count, parts)
+    assert len(ranges) == min(count, parts)
+    assert [t for r in ranges for t in r] == list(range(count))
+    assert all(len(r) > 0 for r in ranges)
+    assert max(map(len, ranges)) - min(map(len, ranges)) <= 1
+
+
+def test_select_tasks_views_every_per_task_field():
+    experiment = Experiment.build(from_dict(CONFIG), threads=1)
+    slice_ = experiment.local_slices().slices[0]
+    slice_.prepare(0)
+    (terms,) = slice_._prepared()
+    valid = terms.valid
+    part = valid.select_tasks(range(1, 3))
+    assert part.num_tasks == 2
+    for name in ("observations", "actions", "rewards", "mask", "log_probs", "advantages", "advantage_scale"):
+        whole, view = getattr(valid, name), getattr(part, name)
+        assert torch.equal(view, whole[1:3]), name
+        assert view.data_ptr() == whole[1:3].data_ptr(), f"{name} is a copy, not a view"
+    for bad in (range(0), range(2, 9), range(0, 4, 2)):
+        with pytest.raises(ValueError, match="tasks must be"):
+            valid.select_tasks(bad)
+
+
+@pytest.mark.parametrize("policy,inner_loss", [("mlp", "reinforce"), ("rnn", "reinforce"), ("mlp", "dice")])
+def test_parts_on_threads_give_the_numbers_of_one_part(policy, inner_loss):
+    """Two learner threads split a slice's 5 tasks into parts of 3 and 2, computed side by side: every term
+    equals the one-part term up to the rounding of the sums over tasks (DiCE's baseline stays the slice's)."""
+    config = from_dict(
+        {**CONFIG, "meta-batch-size": 5, "inner-loss": inner_loss, "policy": {**CONFIG["policy"], "type": policy}}
+    )
+    one, two = Experiment.build(config, threads=1), Experiment.build(config, threads=2)
+    a, b = one.local_slices(), two.local_slices()
+    assert b.slices[0].parts == [range(0, 3), range(3, 5)]
+    names = set()
+    adapt = two.learner.adapt
+    two.learner.adapt = lambda *args, **kw: names.add(threading.current_thread().name) or adapt(*args, **kw)
+    rows = [combine_reports(s.prepare(2)) for s in (a, b)]
+    assert names == {threading.current_thread().name, "learner-part_0"}, names
+    for key in ("returns_before", "returns_after", "env_steps"):
+        assert rows[0][key] == pytest.approx(rows[1][key], rel=1e-6), key
+    (l1, g1), (l2, g2) = a.gradient(), b.gradient()
+    assert l1 == pytest.approx(l2, rel=1e-4, abs=1e-7)
+    assert_close_in_norm(g1, g2)
+    v = torch.randn(g1.shape, generator=torch.Generator().manual_seed(0))
+    assert_close_in_norm(a.fisher_product(v), b.fisher_product(v))
+    theta = flatten(one.policy.meta_params()).detach()
+    for x, y in zip(a.losses(theta + 0.01 * v), b.losses(theta + 0.01 * v)):
+        assert x == pytest.approx(y, rel=1e-4, abs=1e-7)
+    if inner_loss == "dice":  # the check can fail: a part's own leave-one-out baseline is another one
+        (whole,) = a.slices[0]._prepared()
+        returns = mean_valid_returns(whole.valid, config.gamma)
+        assert not torch.allclose(leave_one_out_baseline(returns)[:3], leave_one_out_baseline(returns[:3]))
+    a.close(), b.close()

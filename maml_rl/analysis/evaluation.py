@@ -74,7 +74,7 @@ def evaluate(
             rewards_per_step.append(mean_reward_per_step(episodes))
             if step == adapt_steps:
                 break
-            with torch_threads(experiment.learner_threads):
+            with torch_threads(experiment.whole_batch_threads):
                 compute_advantages(episodes, cfg.gamma, cfg.gae_lambda)
                 leaf = {k: v.requires_grad_() for k, v in params.items()}
                 params = {k: v.detach() for k, v in learner.adapt(episodes, leaf, create_graph=False).params.items()}

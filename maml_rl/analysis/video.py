@@ -177,7 +177,7 @@ def record_videos(
             train = experiment.sampler.sample(
                 policy, before, tasks, task_rngs(seed, VIDEO_STREAM, 0, range(num_tasks), 0)
             )
-        with torch_threads(experiment.learner_threads):
+        with torch_threads(experiment.whole_batch_threads):
             compute_advantages(train, cfg.gamma, cfg.gae_lambda)
             after = {k: v.detach() for k, v in learner.adapt(train, create_graph=False).params.items()}
         clips = {}

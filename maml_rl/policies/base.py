@@ -80,8 +80,8 @@ class Policy(nn.Module):
     """A Gaussian policy over per-task parameter dicts. Subclasses implement :meth:`_mean_step`/`_mean_sequence`."""
 
     prefers_one_thread: bool = False
-    """Whether the learner runs faster on one torch thread than on every core (see
-    :func:`maml_rl.threads.learner_threads`)."""
+    """Whether a batch of tasks computed as one runs faster on one torch thread than on every core (see
+    :func:`maml_rl.threads.whole_batch_threads`)."""
 
     def __init__(
         self, obs_dim: int, act_dim: int, init_std: float = 1.0, inputs: tuple[str, ...] = ("observation",)

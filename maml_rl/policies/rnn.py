@@ -178,8 +178,8 @@ class GaussianRNNPolicy(Policy):
 
     prefers_one_thread = True
     """The 100-step recurrence runs as many small tensor operations; with passive OpenMP waiting, waking a
-    second thread for each costs more than it saves (measured on HalfCheetahDir, 2 cores: TRPO step 6.8 s on
-    one thread, 10.2 s on two; the MLP's: 5.2 s on one, 3.7 s on two)."""
+    second intra-op thread for each costs more than it saves (measured on HalfCheetahDir, 2 cores: TRPO step
+    6.8 s on one thread, 10.2 s on two). Several cores serve it as parts of the tasks side by side instead."""
 
     def __init__(
         self,
