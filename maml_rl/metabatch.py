@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Protocol, TypeVar
 
 import torch
@@ -62,6 +63,13 @@ def split_tasks(count: int, parts: int) -> list[range]:
     for i in range(parts):
         bounds.append(bounds[-1] + size + (i < extra))
     return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+@cache
+def part_threads(workers: int) -> ThreadPoolExecutor:
+    """The process's ``workers`` threads for the learner's parts beyond the first, each on one torch thread
+    (made once and kept, so that a meta-batch starts no threads)."""
+    return ThreadPoolExecutor(workers, "learner-part", initializer=torch.set_num_threads, initargs=(1,))
 
 
 def joined_params(parts: list[Params]) -> Params:
@@ -112,11 +120,7 @@ class TaskSlice:
         self._part_threads = (
             1 if len(self.parts) > 1 else whole_batch_threads(policy.prefers_one_thread, learner_threads)
         )
-        self._pool = (
-            ThreadPoolExecutor(len(self.parts) - 1, "learner-part", initializer=torch.set_num_threads, initargs=(1,))
-            if len(self.parts) > 1
-            else None
-        )
+        self._pool = part_threads(len(self.parts) - 1) if len(self.parts) > 1 else None
         self._terms: list[EpisodeTerms] | None = None
 
     def prepare(self, batch: int, theta: Tensor | None = None) -> SliceReport:
@@ -218,8 +222,6 @@ class TaskSlice:
 
     def close(self) -> None:
         self._terms = None
-        if self._pool is not None:
-            self._pool.shutdown()
         self.sampler.close()
 
 

@@ -5,6 +5,7 @@ import sys
 import pytest
 from conftest import REPO
 
+from maml_rl.benchmarks import profile
 from maml_rl.benchmarks.throughput import main
 
 
@@ -60,3 +61,32 @@ def test_benchmark_rejects_a_task_without_mujoco():
         cwd=REPO,
     )
     assert done.returncode == 2 and "not a MuJoCo task" in done.stderr and "Traceback" not in done.stderr
+
+
+TINY = ["--meta-batch-size", "3", "--fast-batch-size", "2", "--horizon", "8"]
+
+
+@pytest.mark.parametrize("policy,threads", [("mlp", "1"), ("rnn", "2")])
+def test_profile_times_the_outer_steps_parts_and_lists_its_operations(capsys, policy, threads):
+    config = str(REPO / "configs/halfcheetah-dir.yaml")
+    assert (
+        profile.main(["--config", config, "--policy", policy, "--threads", threads, "--rows", "5", *TINY, "--json"])
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert result["policy"] == policy and result["learner_threads"] == int(threads)
+    assert all(seconds > 0 for seconds in result["seconds"].values())
+    operations = result["operations"]
+    assert len(operations) == 5 and all(op["calls"] >= 1 for op in operations)
+    shares = [op["self_seconds"] for op in operations]
+    assert shares == sorted(shares, reverse=True) and 0 < sum(op["self_fraction"] for op in operations) <= 1
+    assert any(op["name"].startswith("aten::") for op in operations)
+    assert profile.main(["--config", config, "--policy", policy, *TINY]) == 0
+    assert "one Fisher-vector product" in capsys.readouterr().out
+
+
+def test_profile_refuses_an_outer_step_it_does_not_cover(capsys, tmp_path):
+    config = tmp_path / "ppo.yaml"
+    config.write_text((REPO / "configs/halfcheetah-dir.yaml").read_text() + "outer-step: ppo\n")
+    assert profile.main(["--config", str(config), *TINY]) == 2
+    assert "covers the TRPO outer step" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The benchmarks' entry point: ``python -m maml_rl.benchmarks throughput|scaling [flags]``.
+"""The benchmarks' entry point: ``python -m maml_rl.benchmarks throughput|scaling|profile [flags]``.
 
 Applies the same process settings as ``train.py`` (:func:`maml_rl.process.prepare_process`) before torch is
 imported, so the numbers are those of a real run.
@@ -10,10 +10,10 @@ prepare_process()
 
 import sys
 
-from maml_rl.benchmarks import scaling, throughput
+from maml_rl.benchmarks import profile, scaling, throughput
 from maml_rl.exits import BAD_INPUT, error_line
 
-BENCHMARKS = {"throughput": throughput.main, "scaling": scaling.main}
+BENCHMARKS = {"throughput": throughput.main, "scaling": scaling.main, "profile": profile.main}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:
