@@ -65,33 +65,27 @@ class Episodes:
         """The first ``count`` episodes of every task (views, not copies), with the same per-task fields."""
         if not 1 <= count <= self.num_episodes:
             raise ValueError(f"count must be in [1, {self.num_episodes}] episodes, got {count}")
-        return Episodes(
-            observations=self.observations[:, :, :count],
-            actions=self.actions[:, :, :count],
-            rewards=self.rewards[:, :, :count],
-            mask=self.mask[:, :, :count],
-            log_probs=self.log_probs[:, :, :count],
-            advantages=None if self.advantages is None else self.advantages[:, :, :count],
-            advantage_scale=self.advantage_scale,
-            terminated=None if self.terminated is None else self.terminated[:, :count],
-            reward_terms={name: value[:, :, :count] for name, value in self.reward_terms.items()},
-        )
+        return self._view(slice(None), slice(0, count))
 
     def select_tasks(self, tasks: range) -> Episodes:
         """The episodes of the tasks ``tasks`` (contiguous views along the task axis, not copies)."""
         if not (0 <= tasks.start <= tasks.stop <= self.num_tasks and tasks.step == 1 and len(tasks)):
             raise ValueError(f"tasks must be a non-empty step-1 range within [0, {self.num_tasks}), got {tasks}")
-        part = slice(tasks.start, tasks.stop)
+        return self._view(slice(tasks.start, tasks.stop), slice(None))
+
+    def _view(self, tasks: slice, episodes: slice) -> Episodes:
+        """Every field's view at these tasks and episodes."""
+        steps = lambda x: x[tasks, :, episodes]  # noqa: E731  (tasks, T, episodes, ...)
         return Episodes(
-            observations=self.observations[part],
-            actions=self.actions[part],
-            rewards=self.rewards[part],
-            mask=self.mask[part],
-            log_probs=self.log_probs[part],
-            advantages=None if self.advantages is None else self.advantages[part],
-            advantage_scale=None if self.advantage_scale is None else self.advantage_scale[part],
-            terminated=None if self.terminated is None else self.terminated[part],
-            reward_terms={name: value[part] for name, value in self.reward_terms.items()},
+            observations=steps(self.observations),
+            actions=steps(self.actions),
+            rewards=steps(self.rewards),
+            mask=steps(self.mask),
+            log_probs=steps(self.log_probs),
+            advantages=None if self.advantages is None else steps(self.advantages),
+            advantage_scale=None if self.advantage_scale is None else self.advantage_scale[tasks],
+            terminated=None if self.terminated is None else self.terminated[tasks, episodes],
+            reward_terms={name: steps(value) for name, value in self.reward_terms.items()},
         )
 
     def task_sums(self, normalization_scale: float | None = None) -> dict[str, tuple[Tensor, Tensor]]:
