@@ -81,8 +81,12 @@ def test_profile_times_the_outer_steps_parts_and_lists_its_operations(capsys, po
     shares = [op["self_seconds"] for op in operations]
     assert shares == sorted(shares, reverse=True) and 0 < sum(op["self_fraction"] for op in operations) <= 1
     assert any(op["name"].startswith("aten::") for op in operations)
+    products = result["matrix_products"]
+    assert 0 < products["self_fraction"] < 1 and products["gflop"] > 0
+    assert products["gflop_per_second"] > 0 and products["large_product_gflop_per_second"] > 0
     assert profile.main(["--config", config, "--policy", policy, *TINY]) == 0
-    assert "one Fisher-vector product" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "one Fisher-vector product" in out and "matrix products:" in out
 
 
 def test_profile_refuses_an_outer_step_it_does_not_cover(capsys, tmp_path):

@@ -7,7 +7,9 @@ own: the surrogate's gradient (with the set-up of the Fisher-vector product), on
 mean of ``--products``) and the surrogate and KL at one candidate; (b) one whole TRPO step under
 ``torch.profiler``, whose operations are listed by the time spent in them (self CPU time; the profiler's own
 overhead inflates the total). With several learner threads each part's operations run on its own thread and
-their times add up across threads.
+their times add up across threads. (c) The matrix products' share of that step and the rate they run at, beside
+the rate of one large product (1024 × 1024) on one thread of this machine: how far the step's arithmetic is
+from what the core can do.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch.profiler import ProfilerActivity, profile
 
 from maml_rl.cli import ArgumentParser, add_threads_flag, checked
@@ -27,8 +30,27 @@ from maml_rl.exits import BAD_INPUT, OK, error_line
 from maml_rl.experiment import Experiment
 from maml_rl.optim import flatten
 from maml_rl.policies.registry import check_policy_type, policy_types
-from maml_rl.threads import check_threads
+from maml_rl.threads import check_threads, torch_threads
 from maml_rl.trpo import trpo_step
+
+MATRIX_PRODUCTS = frozenset({"aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::addbmm"})
+"""The operations counted as matrix products (the profiler also counts FLOPs of element-wise ``mul`` and ``add``)."""
+
+LARGE_PRODUCT = 1024
+"""The side of the square float32 product whose one-thread rate :func:`large_product_rate` measures."""
+
+
+def large_product_rate(repeats: int = 10) -> float:
+    """GFLOP/s of a ``LARGE_PRODUCT``² float32 matrix product on one torch thread (the best of ``repeats``)."""
+    a, b = torch.randn(LARGE_PRODUCT, LARGE_PRODUCT), torch.randn(LARGE_PRODUCT, LARGE_PRODUCT)
+    best = float("inf")
+    with torch_threads(1):
+        a @ b
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - start)
+    return 2 * LARGE_PRODUCT**3 / best / 1e9
 
 
 def profile_outer_step(experiment: Experiment, products: int = 3, rows: int = 15) -> dict[str, Any]:
@@ -49,12 +71,15 @@ def profile_outer_step(experiment: Experiment, products: int = 3, rows: int = 15
     start = time.perf_counter()
     slices.losses(theta - 1e-3 * grads / grads.norm().clamp_min(1e-12))
     losses = time.perf_counter() - start
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
         start = time.perf_counter()
         metrics, _ = trpo_step(slices, theta, config)
         step = time.perf_counter() - start
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events) or 1.0
+    products = [e for e in events if e.key in MATRIX_PRODUCTS]
+    product_seconds = sum(e.self_cpu_time_total for e in products) / 1e6
+    product_gflop = sum(e.flops for e in products) / 1e9
     return {
         "config": config.env_name,
         "policy": config.policy.type,
@@ -67,6 +92,12 @@ def profile_outer_step(experiment: Experiment, products: int = 3, rows: int = 15
         },
         "cg_iters": config.cg_iters,
         "line_search_steps": metrics.get("ls_steps", 0),
+        "matrix_products": {
+            "self_fraction": product_seconds * 1e6 / total,
+            "gflop": product_gflop,
+            "gflop_per_second": product_gflop / product_seconds if product_seconds else 0.0,
+            "large_product_gflop_per_second": large_product_rate(),
+        },
         "operations": [
             {
                 "name": e.key,
@@ -89,8 +120,14 @@ def format_report(result: dict[str, Any]) -> str:
         f"  surrogate and KL at one candidate           {s['losses_at_a_candidate']:.3f} s   "
         f"(x {result['line_search_steps']} line-search steps here)",
         f"  one TRPO step under the profiler            {s['trpo_step_profiled']:.3f} s",
-        "  operation                              calls   self s   share",
     ]
+    m = result["matrix_products"]
+    lines.append(
+        f"  matrix products: {100 * m['self_fraction']:.1f} % of the profiled step, {m['gflop']:.1f} GFLOP at "
+        f"{m['gflop_per_second']:.1f} GFLOP/s per thread (a {LARGE_PRODUCT} x {LARGE_PRODUCT} product on one "
+        f"thread: {m['large_product_gflop_per_second']:.1f})"
+    )
+    lines.append("  operation                              calls   self s   share")
     for op in result["operations"]:
         lines.append(
             f"  {op['name'][:36]:<36} {op['calls']:>7} {op['self_seconds']:>8.3f} {100 * op['self_fraction']:>6.1f} %"
