@@ -7,6 +7,7 @@
 #   bash docs/results/reproduce.sh ant         # AntDir: MLP and RNN (observation only), 2 seeds x 150 meta-batches ($ANT_SEEDS)
 #   bash docs/results/reproduce.sh compare     # compare.py -> docs/results/memory/*, docs/results/ant-dir/
 #   bash docs/results/reproduce.sh plasticity  # the plasticity experiment's HalfCheetahDir groups (in progress, see below)
+#   bash docs/results/reproduce.sh plasticity-small  # its plastic groups at the matched small size (see below)
 #   bash docs/results/reproduce.sh credit      # credit for the pre-update policy: four HalfCheetahDir groups (below)
 #   bash docs/results/reproduce.sh credit-compare  # compare.py -> docs/results/credit
 #   bash docs/results/reproduce.sh fork        # the original fork's open questions (see below)
@@ -26,6 +27,8 @@
 #   8 halfcheetah-dir-hebbian.yaml : rnn      7 with Hebbian plastic synapses        } about 33-54 GB per meta-batch at
 #   9 halfcheetah-dir-neuromodulated.yaml     7 with neuromodulated plastic synapses } this size: preflight refuses them
 #  10 halfcheetah-dir-neuromodulated-maml     9 with MAML's inner step               } on a smaller machine
+# The matched small design (plasticity-small, into $RUNS/plasticity-h16/): groups 7, 8, 9 and 10 with
+# policy.hidden-sizes [16, 16], where a plastic meta-batch takes about 3-4.4 GB and a few times the frozen one's time
 #
 # Every run is a train.py run folder trained by sweep.py (Ray Tune trials, one CPU each, as many at once as there
 # are cores), then evaluated with test.py --adapt-steps 3 on 5 batches of fresh tasks (--evaluate). Re-running a
@@ -93,6 +96,14 @@ plasticity() {
     sweep --config configs/halfcheetah-dir-memoryless.yaml --policies mlp --seeds "$seeds" --set num-batches=100 --output-folder "$out"
 }
 
+plasticity_small() {
+    local seeds=${PLASTIC_SEEDS:-1,2,3,4,5} out="$RUNS/plasticity-h16"
+    for config in reservoir hebbian neuromodulated neuromodulated-maml; do
+        sweep --config "configs/halfcheetah-dir-$config.yaml" --policies rnn --seeds "$seeds" --set num-batches=100 \
+            --set "policy.hidden-sizes=[16, 16]" --output-folder "$out"
+    done
+}
+
 credit() {
     local seeds=${CREDIT_SEEDS:-1,2,3,4,5} out="$RUNS/credit"
     sweep --config configs/halfcheetah-dir.yaml --policies mlp --seeds "$seeds" --set num-batches=100 --output-folder "$out/maml-trpo"
@@ -145,9 +156,10 @@ case "${1:-}" in
              --output-folder "$RUNS/ant-dir" ;;
     compare) compare ;;
     plasticity) plasticity ;;
+    plasticity-small) plasticity_small ;;
     credit) credit ;;
     credit-compare) credit_compare ;;
     fork) fork ;;
     fork-compare) fork_compare ;;
-    *) echo "usage: $0 nav-sweep|nav|hc|ant|compare|plasticity|credit|credit-compare|fork|fork-compare" >&2; exit 2 ;;
+    *) echo "usage: $0 nav-sweep|nav|hc|ant|compare|plasticity|plasticity-small|credit|credit-compare|fork|fork-compare" >&2; exit 2 ;;
 esac
