@@ -14,8 +14,9 @@ from maml_rl.exits import BAD_INPUT, error_line
 
 THREADS_HELP = (
     "threads of the learner phases (adaptation, TRPO; default: every usable core). On the CPU the meta-batch's "
-    "tasks run as that many parts side by side, each on one torch thread; the sums over tasks round "
-    "differently for each count, so give runs you compare the same --threads. Sampling always runs torch on "
+    "tasks run as parts side by side, each thread on one torch thread; the sums over tasks round differently "
+    "for each part count (by default one part per thread; the config key learner-parts fixes it, and the run "
+    "folder records the count used, so a resume keeps its numbers on any threads). Sampling always runs torch on "
     "one thread while MuJoCo steps on every core. Running several runs at once on a small machine? Give each "
     "--threads 1."
 )

@@ -95,6 +95,11 @@ def seed_range(x: int) -> str | None:
     return None if 0 <= x < 2**32 else "must be in [0, 2**32 - 1]"  # what numpy's and torch's generators take
 
 
+@_allows("[1, 1024], or null")
+def optional_part_count(x: int | None) -> str | None:
+    return None if x is None or 1 <= x <= 1024 else "must be in [1, 1024] (or null: one part per learner thread)"
+
+
 def hidden_sizes_check(x: tuple[int, ...]) -> str | None:
     return None if len(x) >= 1 and all(v > 0 for v in x) else "must be a non-empty list of positive integers"
 
@@ -282,6 +287,19 @@ class Config:
         "(pytorch-maml-rl's normalisation)",
     )
     device: str = _opt("cpu", "device of the policy and learner (physics stays on the CPU)", one_of(DEVICES))
+    learner_parts: int | None = _opt(
+        None,
+        "parts the learner splits a meta-batch's tasks into on the CPU (null: one per learner thread); the run "
+        "folder records the count used",
+        optional_part_count,
+        doc="how many parts the learner phases split a meta-batch's tasks into on the CPU: contiguous groups of "
+        "tasks whose gradients, Fisher-vector products and losses are computed separately and added up in part "
+        "order, spread over the learner's threads (a thread with several parts computes them one after another). "
+        "Each count rounds the sums over tasks its own way (about 1e-7 relative), so the count fixes the numbers, "
+        "whatever the threads. null (the default): one part per learner thread (`--threads`), and the run folder's "
+        "config.yaml records the count used, so a resume or a rerun of that file gives the same numbers on any "
+        "machine. On a GPU the tasks are one part unless this is set",
+    )
     max_nonfinite_batches: int = _opt(
         5,
         "consecutive meta-batches rejected for NaN or inf (in observations, rewards, losses, gradients or the "
@@ -491,6 +509,9 @@ def _coerce(f: dataclasses.Field, value: Any, source: str, key: str) -> Any:
     if default is None and f.type == "float | None":
         if value is not None:
             value = _finite_number(value, where)
+    elif default is None and f.type == "int | None":
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{where}: expected an integer or null, got {value!r}")
     elif isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")

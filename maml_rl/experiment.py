@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from maml_rl.config import Config
-from maml_rl.metabatch import LocalSlices, Slices, TaskSlice, combine_reports
+from maml_rl.metabatch import LocalSlices, Slices, TaskSlice, combine_reports, part_count
 from maml_rl.metalearner import MetaLearner
 from maml_rl.optim import flatten, unflatten
 from maml_rl.policies.base import Policy
@@ -71,6 +71,17 @@ class Experiment:
         return cls(config, sampler, policy, MetaLearner(policy, config), learner_threads(threads))
 
     @property
+    def learner_parts(self) -> int:
+        """How many parts the learner splits the meta-batch's tasks into (see :func:`maml_rl.metabatch.part_count`;
+        :meth:`recorded_config` records it)."""
+        return part_count(self.config, self.learner_threads)
+
+    def recorded_config(self) -> Config:
+        """The config with ``learner-parts`` set to the count this experiment uses, as a run folder records it, so
+        that a resume or a rerun of the saved file gives the same numbers with any number of threads."""
+        return self.config.replace(learner_parts=self.learner_parts)
+
+    @property
     def whole_batch_threads(self) -> int:
         """torch threads for a batch of tasks computed as one (see :func:`maml_rl.threads.whole_batch_threads`)."""
         return whole_batch_threads(self.policy.prefers_one_thread, self.learner_threads)
@@ -86,6 +97,7 @@ class Experiment:
                     self.config,
                     range(self.config.meta_batch_size),
                     self.learner_threads,
+                    self.learner_parts,
                 )
             ]
         )

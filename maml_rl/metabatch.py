@@ -3,9 +3,10 @@ in one process.
 
 The default run holds one slice of every task (:class:`LocalSlices`); a Ray shard
 (:mod:`maml_rl.scale.ray_shards`) holds one :class:`TaskSlice` for its slice. On the CPU a slice's learner
-phases (the inner loop and the outer step's terms) run in *parts*: contiguous groups of its tasks, one per
-learner thread, each computed on its own thread with one torch thread and summed in part order. Its tasks'
-numbers are those of one part; only the sums over tasks change their rounding. Everything random comes from
+phases (the inner loop and the outer step's terms) run in *parts*: contiguous groups of its tasks (``learner-parts``,
+by default one per learner thread), spread over the learner threads, each thread on one torch thread computing its
+parts one after another, and summed in part order. Its tasks' numbers are those of one part; only the sums over
+tasks change their rounding, and the part count alone decides how: not the threads. Everything random comes from
 streams keyed by (seed, stream, batch, task index) (:mod:`maml_rl.seeding`), so a task's numbers do not depend
 on which slice it is in. Only θ, θ-sized vectors and scalars (and per-task sums for the metrics) leave a slice;
 its episodes never do.
@@ -65,6 +66,14 @@ def split_tasks(count: int, parts: int) -> list[range]:
     return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def part_count(config: Config, learner_threads: int) -> int:
+    """The parts a slice's tasks are split into: ``learner-parts`` if set, else one per learner thread on the CPU
+    and one on another device."""
+    if config.learner_parts is not None:
+        return config.learner_parts
+    return learner_threads if torch.device(config.device).type == "cpu" else 1
+
+
 @cache
 def part_threads(workers: int) -> ThreadPoolExecutor:
     """The process's ``workers`` threads for the learner's parts beyond the first, each on one torch thread
@@ -97,10 +106,12 @@ class TaskSlice:
         learner: the meta-learner of ``policy``.
         config: the run's config (seed, batch sizes, γ, λ, …).
         tasks: the task indices of this slice, within ``range(config.meta_batch_size)``.
-        learner_threads: threads of the adaptation and the outer step's terms: on the CPU, that many parts of
-            the slice's tasks (at most one per task), each on one thread with one torch thread; a slice of one
-            part (one thread, one task, another device) runs on
+        learner_threads: threads of the adaptation and the outer step's terms: on the CPU, the parts are spread
+            over that many threads (at most one per part), each with one torch thread; a slice computed on one
+            thread as one part (one thread, one task, another device) runs on
             :func:`~maml_rl.threads.whole_batch_threads` torch threads.
+        parts: how many parts the slice's tasks are split into (at most one per task); default: the config's
+            ``learner-parts``, else one per learner thread on the CPU and one on another device.
     """
 
     def __init__(
@@ -111,16 +122,19 @@ class TaskSlice:
         config: Config,
         tasks: range,
         learner_threads: int = 1,
+        parts: int | None = None,
     ) -> None:
         self.sampler, self.policy, self.learner, self.config = sampler, policy, learner, config
         self.tasks, self.learner_threads = tasks, learner_threads
         on_cpu = torch.device(config.device).type == "cpu"
-        self.parts = split_tasks(len(tasks), learner_threads if on_cpu else 1)
-        """Ranges of the slice's tasks (indices within the slice) whose learner phases run side by side."""
+        self.parts = split_tasks(len(tasks), part_count(config, learner_threads) if parts is None else parts)
+        """Ranges of the slice's tasks (indices within the slice) whose learner phases are computed separately."""
+        self._groups = split_tasks(len(self.parts), learner_threads if on_cpu else 1)
+        """Ranges of :attr:`parts`, one per thread: each thread computes its group's parts one after another."""
         self._part_threads = (
             1 if len(self.parts) > 1 else whole_batch_threads(policy.prefers_one_thread, learner_threads)
         )
-        self._pool = part_threads(len(self.parts) - 1) if len(self.parts) > 1 else None
+        self._pool = part_threads(len(self._groups) - 1) if len(self._groups) > 1 else None
         self._terms: list[EpisodeTerms] | None = None
 
     def prepare(self, batch: int, theta: Tensor | None = None) -> SliceReport:
@@ -187,17 +201,21 @@ class TaskSlice:
         return [episodes] if len(self.parts) == 1 else [episodes.select_tasks(part) for part in self.parts]
 
     def _each(self, work: Callable[[int], Result]) -> list[Result]:
-        """``work(i)`` for every part ``i``, side by side: the first on this thread, the others on the pool's;
-        results in part order."""
+        """``work(i)`` for every part ``i``, each thread's group of parts one after another and the groups side by
+        side (the first on this thread, the others on the pool's); results in part order."""
+
+        def group(parts: range) -> list[Result]:
+            return [work(i) for i in parts]
+
         with torch_threads(self._part_threads):
             if self._pool is None:
-                return [work(0)]
-            others = [self._pool.submit(work, i) for i in range(1, len(self.parts))]
+                return group(range(len(self.parts)))
+            others = [self._pool.submit(group, parts) for parts in self._groups[1:]]
             try:
-                first = work(0)
+                first = group(self._groups[0])
             finally:  # never leave a part running behind an error
                 wait(others)
-            return [first, *(future.result() for future in others)]
+            return [*first, *(result for future in others for result in future.result())]
 
     def _prepared(self) -> list[EpisodeTerms]:
         if self._terms is None:

@@ -181,6 +181,23 @@ def test_resume_continues_exactly(tmp_path, policy):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_run_records_its_part_count_and_resumes_with_its_numbers_on_other_threads(tmp_path):
+    config = tiny_config(tmp_path, num_batches=3)
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    common = ["--config", str(config), "--no-progress"]
+    assert train_main([*common, "--output-folder", str(whole), "--threads", "2"]) == 0
+    assert yaml.safe_load((whole / "config.yaml").read_text())["learner-parts"] == 2
+    assert train_main([*common, "--output-folder", str(parts), "--threads", "2", "--num-batches", "2"]) == 0
+    # resumed on one thread, by the config file (learner-parts unset there) and by the folder: still two parts
+    assert train_main([*common, "--output-folder", str(parts), "--threads", "1", "--num-batches", "3", "--resume"]) == 0
+    assert yaml.safe_load((parts / "config.yaml").read_text())["learner-parts"] == 2
+    assert metrics(parts) == metrics(whole)
+    one = tmp_path / "one"
+    assert train_main([*common, "--output-folder", str(one), "--threads", "1"]) == 0
+    assert yaml.safe_load((one / "config.yaml").read_text())["learner-parts"] == 1
+    assert metrics(one) != metrics(whole)  # one part rounds otherwise: the resume above kept the run's two
+
+
 def test_refuses_to_overwrite_a_run_and_reports_bad_input(tmp_path, capsys):
     config = tiny_config(tmp_path)
     run = tmp_path / "run"

@@ -38,8 +38,9 @@ from maml_rl.config import flatten_keys
 from maml_rl.envs.rewards import REWARD_TERMS
 from maml_rl.training.log import CONFIG, RESULTS, read_metrics
 
-IGNORED_KEYS = {"seed", "num-batches", "device"}
-"""Config keys that do not define a group (seeds are pooled; length and device do not change the method)."""
+IGNORED_KEYS = {"seed", "num-batches", "device", "learner-parts"}
+"""Config keys that do not define a group (seeds are pooled; length, device and the learner's part count, which
+changes only the rounding of sums over tasks, do not change the method)."""
 
 
 @dataclass

@@ -23,6 +23,9 @@ RUNS = Path("runs")
 """Where run folders go by default (relative to the working directory)."""
 RESUMABLE_KEYS = ("num-batches", "device")
 """Config keys a resumed run may change (taken from the flags, else from the run)."""
+RECORDED_KEYS = ("learner-parts",)
+"""Config keys a run folder records as resolved when the config leaves them unset (null), which a config that
+leaves them unset matches on resume."""
 OVERRIDES = {
     "policy.type": ("--policy", "policy_type"),
     "seed": ("--seed", "seed"),
@@ -94,12 +97,13 @@ def _show(value: Any) -> str:
 
 
 def config_differences(run: Config, asked: Config) -> list[str]:
-    """``key: run <value>, now <value>`` for every key (but the resumable ones) on which the configs differ."""
+    """``key: run <value>, now <value>`` for every key (but the resumable ones) on which the configs differ; a
+    ``learner-parts`` left unset (null) in ``asked`` takes the run's."""
     a, b = flatten_keys(to_dict(run)), flatten_keys(to_dict(asked))
     return [
         f"{key}: run {_show(a.get(key))}, now {_show(b.get(key))}"
         for key in sorted(set(a) | set(b))
-        if key not in RESUMABLE_KEYS and a.get(key) != b.get(key)
+        if key not in RESUMABLE_KEYS and a.get(key) != b.get(key) and not (key in RECORDED_KEYS and b.get(key) is None)
     ]
 
 

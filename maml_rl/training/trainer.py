@@ -109,6 +109,9 @@ def _train_locked(
     if resume:
         restore_policy(experiment, state, checkpoint_path)
         truncate_metrics(folder, start)
+    # the part count used, so that the saved file gives these numbers with any threads (Ray shards split their
+    # slices by their own CPUs unless the config sets it)
+    config = config if shards is not None else experiment.recorded_config()
     save_config_atomically(config, folder / CONFIG)
     if shards is not None:
         experiment.shards = shards(experiment)
