@@ -146,14 +146,18 @@ def test_parts_on_threads_give_the_numbers_of_one_part(policy, inner_loss):
 @pytest.mark.parametrize("policy", ["mlp", "rnn"])
 def test_the_part_count_not_the_threads_fixes_the_numbers(policy):
     """``learner-parts`` parts on one thread (one after another) or spread over two give the same numbers, bit for
-    bit, as the default two-thread slice (one part per thread) does with two parts."""
+    bit, as the default two-thread slice (one part per thread) does with two parts; one part gives one thread's
+    numbers on two intra-op threads too."""
     base = {**CONFIG, "meta-batch-size": 5, "policy": {**CONFIG["policy"], "type": policy}}
     default_two = Experiment.build(from_dict(base), threads=2)
     one_thread = Experiment.build(from_dict({**base, "learner-parts": 2}), threads=1)
     assert default_two.learner_parts == one_thread.learner_parts == 2
     three_on_two = Experiment.build(from_dict({**base, "learner-parts": 3}), threads=2)
     three_on_one = Experiment.build(from_dict({**base, "learner-parts": 3}), threads=1)
-    slices = [e.local_slices() for e in (default_two, one_thread, three_on_two, three_on_one)]
+    one_on_two = Experiment.build(from_dict({**base, "learner-parts": 1}), threads=2)  # intra-op threads (the MLP)
+    one_on_one = Experiment.build(from_dict(base), threads=1)
+    experiments = (default_two, one_thread, three_on_two, three_on_one, one_on_two, one_on_one)
+    slices = [e.local_slices() for e in experiments]
     assert [s.slices[0].parts for s in slices[:2]] == [[range(0, 3), range(3, 5)]] * 2
     assert slices[2].slices[0]._groups == [range(0, 2), range(2, 3)] and len(slices[3].slices[0]._groups) == 1
     for s in slices:
@@ -162,7 +166,7 @@ def test_the_part_count_not_the_threads_fixes_the_numbers(policy):
     v = torch.randn(results[0][0][1].shape, generator=torch.Generator().manual_seed(0))
     theta = flatten(default_two.policy.meta_params()).detach() + 0.01 * v
     numbers = [(loss, grad, s.fisher_product(v), s.losses(theta)) for (loss, grad), s in results]
-    for a, b in ((numbers[0], numbers[1]), (numbers[2], numbers[3])):
+    for a, b in ((numbers[0], numbers[1]), (numbers[2], numbers[3]), (numbers[4], numbers[5])):
         assert a[0] == b[0] and torch.equal(a[1], b[1]) and torch.equal(a[2], b[2]) and a[3] == b[3]
     assert numbers[0][1].norm() > 0
     for s in slices:
