@@ -196,6 +196,9 @@ def test_a_run_records_its_part_count_and_resumes_with_its_numbers_on_other_thre
     assert train_main([*common, "--output-folder", str(one), "--threads", "1"]) == 0
     assert yaml.safe_load((one / "config.yaml").read_text())["learner-parts"] == 1
     assert metrics(one) != metrics(whole)  # one part rounds otherwise: the resume above kept the run's two
+    again = tmp_path / "again"  # a rerun of the saved config.yaml, on one thread
+    assert train_main(["--config", str(whole / "config.yaml"), "--output-folder", str(again), "--threads", "1"]) == 0
+    assert metrics(again) == metrics(whole)
 
 
 def test_refuses_to_overwrite_a_run_and_reports_bad_input(tmp_path, capsys):
