@@ -16,10 +16,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from maml_rl.cli import ArgumentParser, add_set_flag, add_threads_flag, checked
+from maml_rl.cli import ArgumentParser, add_policy_flag, add_set_flag, add_threads_flag
 from maml_rl.config import Config, ConfigError, config_help, load_config, with_overrides
 from maml_rl.exits import BAD_INPUT, DIVERGED, OK, TERMINATED, WRITE_FAILED, error_line
-from maml_rl.policies.registry import check_policy_type, policy_types
 from maml_rl.process import usable_cores
 from maml_rl.scale.ray_session import ClusterError, ray_session
 from maml_rl.scale.ray_shards import RayShards
@@ -61,12 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--config", type=Path, help="YAML experiment config (required unless --resume with --output-folder)"
     )
-    parser.add_argument(
-        "--policy",
-        type=checked(check_policy_type, "policy"),
-        metavar="{" + ",".join(policy_types()) + "}",
-        help="override the config's policy type (policy.type; another cell: --set policy.cell=lstm)",
-    )
+    add_policy_flag(parser, "override the config's policy type (policy.type; another cell: --set policy.cell=lstm)")
     parser.add_argument(
         "--output-folder", type=Path, help="run folder (default: runs/<config name>-<policy>-seed<seed>)"
     )

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from maml_rl.exits import BAD_INPUT, error_line
+from maml_rl.policies.registry import check_policy_type, policy_types
 
 THREADS_HELP = (
     "threads of the learner phases (adaptation, TRPO; default: every usable core). On the CPU the meta-batch's "
@@ -64,3 +65,20 @@ def add_set_flag(parser: argparse.ArgumentParser, what: str = "") -> None:
 
 def add_threads_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help=THREADS_HELP)
+
+
+def add_policy_flag(parser: argparse.ArgumentParser, help: str = "override the config's policy type") -> None:
+    """``--policy``: a registered policy type, checked as it is parsed."""
+    parser.add_argument(
+        "--policy",
+        type=checked(check_policy_type, "policy"),
+        metavar="{" + ",".join(policy_types()) + "}",
+        help=help,
+    )
+
+
+def add_size_flags(parser: argparse.ArgumentParser) -> None:
+    """``--meta-batch-size``, ``--fast-batch-size`` and ``--horizon``, overriding the config's (the benchmarks')."""
+    parser.add_argument("--meta-batch-size", type=int, help="override tasks per meta-batch (default: the config's)")
+    parser.add_argument("--fast-batch-size", type=int, help="override episodes per task (default: the config's)")
+    parser.add_argument("--horizon", type=int, help="override the episode length (default: the config's)")

@@ -24,12 +24,11 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from maml_rl.cli import ArgumentParser, add_threads_flag, checked
+from maml_rl.cli import ArgumentParser, add_policy_flag, add_size_flags, add_threads_flag
 from maml_rl.config import ConfigError, load_config
 from maml_rl.exits import BAD_INPUT, OK, error_line
 from maml_rl.experiment import Experiment
 from maml_rl.optim import flatten
-from maml_rl.policies.registry import check_policy_type, policy_types
 from maml_rl.threads import check_threads, torch_threads
 from maml_rl.trpo import trpo_step
 
@@ -142,15 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", type=Path, required=True, help="YAML config of the run to profile")
-    parser.add_argument(
-        "--policy",
-        type=checked(check_policy_type, "policy"),
-        metavar="{" + ",".join(policy_types()) + "}",
-        help="override the config's policy type",
-    )
-    parser.add_argument("--meta-batch-size", type=int, help="override tasks per meta-batch (default: the config's)")
-    parser.add_argument("--fast-batch-size", type=int, help="override episodes per task (default: the config's)")
-    parser.add_argument("--horizon", type=int, help="override the episode length (default: the config's)")
+    add_policy_flag(parser)
+    add_size_flags(parser)
     parser.add_argument("--products", type=int, default=3, help="Fisher-vector products to time (default 3)")
     parser.add_argument("--rows", type=int, default=15, help="operations to list (default 15)")
     add_threads_flag(parser)

@@ -28,12 +28,11 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from maml_rl.cli import ArgumentParser, add_threads_flag, checked
+from maml_rl.cli import ArgumentParser, add_policy_flag, add_threads_flag
 from maml_rl.config import Config, ConfigError, load_config
 from maml_rl.exits import BAD_INPUT, OK, error_line
 from maml_rl.experiment import Experiment
 from maml_rl.optim import flatten
-from maml_rl.policies.registry import check_policy_type, policy_types
 from maml_rl.process import usable_cores
 from maml_rl.scale.ray_session import ray_session
 from maml_rl.scale.ray_shards import RayShards
@@ -94,12 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", type=Path, required=True, help="YAML experiment config")
-    parser.add_argument(
-        "--policy",
-        type=checked(check_policy_type, "policy"),
-        metavar="{" + ",".join(policy_types()) + "}",
-        help="override the config's policy type",
-    )
+    add_policy_flag(parser)
     parser.add_argument("--shards", default="0,1,2", help="comma-separated: 0 in-process, N Ray shards (default 0,1,2)")
     parser.add_argument(
         "--batches", type=int, default=4, help="meta-batches per mode; the first is not timed (default 4)"

@@ -23,11 +23,10 @@ import mujoco
 import numpy as np
 from mujoco import rollout
 
-from maml_rl.cli import ArgumentParser, add_threads_flag, checked
+from maml_rl.cli import ArgumentParser, add_policy_flag, add_size_flags, add_threads_flag
 from maml_rl.config import Config, ConfigError, load_config
 from maml_rl.exits import BAD_INPUT, OK, error_line
 from maml_rl.experiment import Experiment
-from maml_rl.policies.registry import check_policy_type, policy_types
 from maml_rl.process import usable_cores
 from maml_rl.threads import check_threads
 
@@ -139,16 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", type=Path, required=True, help="YAML config of a MuJoCo task")
-    parser.add_argument(
-        "--policy",
-        type=checked(check_policy_type, "policy"),
-        metavar="{" + ",".join(policy_types()) + "}",
-        help="override the config's policy type",
-    )
+    add_policy_flag(parser)
     parser.add_argument("--batches", type=int, default=3, help="meta-batches to run; the first is not timed when N > 1")
-    parser.add_argument("--meta-batch-size", type=int, help="override tasks per meta-batch (default: the config's)")
-    parser.add_argument("--fast-batch-size", type=int, help="override episodes per task (default: the config's)")
-    parser.add_argument("--horizon", type=int, help="override the episode length (default: the config's)")
+    add_size_flags(parser)
     parser.add_argument("--device", choices=["cpu", "cuda"], help="device of the policy and learner")
     add_threads_flag(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
