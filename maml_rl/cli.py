@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 from maml_rl.exits import BAD_INPUT, error_line
@@ -82,3 +83,16 @@ def add_size_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--meta-batch-size", type=int, help="override tasks per meta-batch (default: the config's)")
     parser.add_argument("--fast-batch-size", type=int, help="override episodes per task (default: the config's)")
     parser.add_argument("--horizon", type=int, help="override the episode length (default: the config's)")
+
+
+def benchmark_parser(name: str, doc: str | None, config_help: str) -> ArgumentParser:
+    """The parser of ``python -m maml_rl.benchmarks NAME``: ``doc`` as its description, ``--config`` (required) and
+    ``--policy``."""
+    parser = ArgumentParser(
+        prog=f"python -m maml_rl.benchmarks {name}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", type=Path, required=True, help=config_help)
+    add_policy_flag(parser)
+    return parser

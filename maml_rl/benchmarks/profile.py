@@ -14,17 +14,15 @@ from what the core can do.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from maml_rl.cli import ArgumentParser, add_policy_flag, add_size_flags, add_threads_flag
+from maml_rl.cli import add_size_flags, add_threads_flag, benchmark_parser
 from maml_rl.config import ConfigError, load_config
 from maml_rl.exits import BAD_INPUT, OK, error_line
 from maml_rl.experiment import Experiment
@@ -135,13 +133,7 @@ def format_report(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(
-        prog="python -m maml_rl.benchmarks profile",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--config", type=Path, required=True, help="YAML config of the run to profile")
-    add_policy_flag(parser)
+    parser = benchmark_parser("profile", __doc__, "YAML config of the run to profile")
     add_size_flags(parser)
     parser.add_argument("--products", type=int, default=3, help="Fisher-vector products to time (default 3)")
     parser.add_argument("--rows", type=int, default=15, help="operations to list (default 15)")

@@ -19,16 +19,14 @@ scheduling, the driver's gather), taken as independent of N: on real nodes the n
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 from contextlib import nullcontext
-from pathlib import Path
 from statistics import median
 from typing import Any
 
-from maml_rl.cli import ArgumentParser, add_policy_flag, add_threads_flag
+from maml_rl.cli import add_threads_flag, benchmark_parser
 from maml_rl.config import Config, ConfigError, load_config
 from maml_rl.exits import BAD_INPUT, OK, error_line
 from maml_rl.experiment import Experiment
@@ -87,13 +85,7 @@ def estimate(in_process: dict[str, Any], one_shard: dict[str, Any], tasks: int, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(
-        prog="python -m maml_rl.benchmarks scaling",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--config", type=Path, required=True, help="YAML experiment config")
-    add_policy_flag(parser)
+    parser = benchmark_parser("scaling", __doc__, "YAML experiment config")
     parser.add_argument("--shards", default="0,1,2", help="comma-separated: 0 in-process, N Ray shards (default 0,1,2)")
     parser.add_argument(
         "--batches", type=int, default=4, help="meta-batches per mode; the first is not timed (default 4)"

@@ -9,13 +9,11 @@ per second (policy forward included); (c) whole meta-batches, with the time of e
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
 import sys
 import time
-from pathlib import Path
 from statistics import median
 from typing import Any
 
@@ -23,7 +21,7 @@ import mujoco
 import numpy as np
 from mujoco import rollout
 
-from maml_rl.cli import ArgumentParser, add_policy_flag, add_size_flags, add_threads_flag
+from maml_rl.cli import add_size_flags, add_threads_flag, benchmark_parser
 from maml_rl.config import Config, ConfigError, load_config
 from maml_rl.exits import BAD_INPUT, OK, error_line
 from maml_rl.experiment import Experiment
@@ -132,13 +130,7 @@ def format_report(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(
-        prog="python -m maml_rl.benchmarks throughput",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--config", type=Path, required=True, help="YAML config of a MuJoCo task")
-    add_policy_flag(parser)
+    parser = benchmark_parser("throughput", __doc__, "YAML config of a MuJoCo task")
     parser.add_argument("--batches", type=int, default=3, help="meta-batches to run; the first is not timed when N > 1")
     add_size_flags(parser)
     parser.add_argument("--device", choices=["cpu", "cuda"], help="device of the policy and learner")
