@@ -97,7 +97,6 @@ class Experiment:
                     self.config,
                     range(self.config.meta_batch_size),
                     self.learner_threads,
-                    self.learner_parts,
                 )
             ]
         )

@@ -110,8 +110,6 @@ class TaskSlice:
             over that many threads (at most one per part), each with one torch thread; a slice computed on one
             thread as one part (one thread, one task, another device) runs on
             :func:`~maml_rl.threads.whole_batch_threads` torch threads.
-        parts: how many parts the slice's tasks are split into (at most one per task); default: the config's
-            ``learner-parts``, else one per learner thread on the CPU and one on another device.
     """
 
     def __init__(
@@ -122,13 +120,13 @@ class TaskSlice:
         config: Config,
         tasks: range,
         learner_threads: int = 1,
-        parts: int | None = None,
     ) -> None:
         self.sampler, self.policy, self.learner, self.config = sampler, policy, learner, config
         self.tasks, self.learner_threads = tasks, learner_threads
         on_cpu = torch.device(config.device).type == "cpu"
-        self.parts = split_tasks(len(tasks), part_count(config, learner_threads) if parts is None else parts)
-        """Ranges of the slice's tasks (indices within the slice) whose learner phases are computed separately."""
+        self.parts = split_tasks(len(tasks), part_count(config, learner_threads))
+        """Ranges of the slice's tasks (indices within the slice) whose learner phases are computed separately
+        (:func:`part_count` of them, at most one per task)."""
         self._groups = split_tasks(len(self.parts), learner_threads if on_cpu else 1)
         """Ranges of :attr:`parts`, one per thread: each thread computes its group's parts one after another."""
         self._part_threads = (
