@@ -142,7 +142,7 @@ def test_compare_cli_on_real_runs(tmp_path):
         gains[label] = np.array([np.subtract(*RunRecord.load(r).before_after()[::-1]) for r in members])
     assert test["p"] == pytest.approx(stats.ttest_ind(gains["type=mlp"], gains["type=rnn"], equal_var=False).pvalue)
     assert "| type=mlp | 2 |" in (out / "comparison.md").read_text()
-    assert {t["measure"] for t in data["tests"]} == {"before", "after", "gain"}
+    assert {t["measure"] for t in data["tests"]} == {"before", "after", "gain", "mean over meta-batches"}
     for png in ("learning_curves.png", "adaptation_curves.png", "within_episode.png", "diagnostics.png"):
         assert (out / png).stat().st_size > 5000
 
@@ -250,6 +250,12 @@ def test_comparison_reports_learning_speed_and_stability_per_run(tmp_path):
     (test,) = [t for t in comparison.tests if t["measure"] == "after"]
     expected = stats.levene([100.0, 101.0, 99.0], [50.0, 150.0, 120.0], center="median").pvalue
     assert test["brown_forsythe_p"] == pytest.approx(expected)
+    (curve,) = [t for t in comparison.tests if t["measure"] == "mean over meta-batches"]
+    assert fast["values"]["mean over meta-batches"] == pytest.approx([84.0, 116.6, 116.6])
+    assert curve["t"] == pytest.approx(
+        stats.ttest_ind([84.0, 116.6, 116.6], [20.0, 33.0, 33.0], equal_var=False).statistic
+    )
+    assert "| fast vs slow | mean over meta-batches | " in md
     assert json.loads(json.dumps(comparison.to_json()))["level"] == 100
     # without a level or a fall: the mean over meta-batches only; bad values are refused
     assert "first meta-batch above" not in Comparison.of(runs).to_markdown()

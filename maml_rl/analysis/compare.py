@@ -155,6 +155,9 @@ def group_settings(runs: list[RunRecord]) -> dict[str, Any]:
 
 MEASURES = ("before", "after", "gain")
 """Per run: the return before adaptation, after one step, and the gain (after − before)."""
+CURVE = "mean over meta-batches"
+"""Per run with training metrics: the mean post-adaptation training return (the area under the learning curve over
+its length), tested between groups beside the measures."""
 
 
 @dataclass
@@ -233,10 +236,15 @@ class Comparison:
                 **_curve_summary(members, level, drop),
                 "config": group_settings(members),
             }
+            if all(run.metrics for run in members):  # each run's area under its curve, per meta-batch
+                values[label][CURVE] = np.array([np.mean([r["returns_after"] for r in run.metrics]) for run in members])
+                comparison.per_group[label]["values"][CURVE] = [float(x) for x in values[label][CURVE]]
         for a, b in combinations(comparison.groups if not single else [], 2):
             if comparison.per_group[a]["environments"] != comparison.per_group[b]["environments"]:
                 continue  # returns of different task families are not comparable
-            for measure in MEASURES:
+            for measure in (*MEASURES, CURVE):
+                if measure not in values[a] or measure not in values[b]:
+                    continue
                 x, y = values[a][measure], values[b][measure]
                 comparison.tests.append(
                     {
@@ -348,7 +356,9 @@ class Comparison:
         lines += self._curve_lines()
         if self.tests:
             lines += [
-                "Between groups A vs B: Welch's t-test, Hedges' g (A − B), the probability of improvement P(A > B) "
+                "Between groups A vs B, on before, after and gain and, where every run has its training metrics, on "
+                "the mean over meta-batches of the post-adaptation training return (the area under the learning "
+                "curve): Welch's t-test, Hedges' g (A − B), the probability of improvement P(A > B) "
                 "(a run of A beats a run of B; 0.5: no difference) with its 95% bootstrap CI, the smallest g "
                 "these seeds detect with 80% power at α = 0.05 (a p above 0.05 rules out no effect smaller than it), "
                 "and the Brown–Forsythe test of equal spread over seeds (its p; small: one group varies more).",
