@@ -236,8 +236,8 @@ class Comparison:
                 **_curve_summary(members, level, drop),
                 "config": group_settings(members),
             }
-            if all(run.metrics for run in members):  # each run's area under its curve, per meta-batch
-                values[label][CURVE] = np.array([np.mean([r["returns_after"] for r in run.metrics]) for run in members])
+            if all(run.metrics for run in members):
+                values[label][CURVE] = np.array([_training_curve(run).mean() for run in members])
                 comparison.per_group[label]["values"][CURVE] = [float(x) for x in values[label][CURVE]]
         for a, b in combinations(comparison.groups if not single else [], 2):
             if comparison.per_group[a]["environments"] != comparison.per_group[b]["environments"]:
@@ -425,11 +425,16 @@ def _count(firsts: list[int | None]) -> str:
     return f"{sum(x is not None for x in firsts)} of {len(firsts)}"
 
 
+def _training_curve(run: RunRecord) -> np.ndarray:
+    """The run's post-adaptation training return, one value per meta-batch."""
+    return np.array([row["returns_after"] for row in run.metrics])
+
+
 def _curve_summary(members: list[RunRecord], level: float | None, drop: float | None) -> dict[str, Any]:
     """Per group, over the runs with metrics: ``curve_mean_{mean,ci95}`` (each run's mean post-adaptation training
     return), the mean seconds per meta-batch and per outer step where every row records them, and with ``level`` /
     ``drop`` each run's first meta-batch above it and its fall-backs."""
-    curves = [np.array([r["returns_after"] for r in run.metrics]) for run in members if run.metrics]
+    curves = [_training_curve(run) for run in members if run.metrics]
     if not curves:
         return {}
     summary: dict[str, Any] = {}
