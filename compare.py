@@ -2,6 +2,8 @@
 """Compare runs: group by config (seeds pooled), statistics between groups, learning and adaptation curves.
 
 python compare.py runs/halfcheetah-dir-mlp-seed* runs/halfcheetah-dir-rnn-seed* --output-folder docs/results
+python compare.py runs/exp-rnn-seed4 docs/results/exp/records/* --save-records docs/results/exp/records \
+    --output-folder docs/results/exp   # a new run beside committed run records, and saved as one
 """
 
 from __future__ import annotations
@@ -46,11 +48,21 @@ def main(argv: list[str] | None = None) -> int:
         help="a fall in return: report, per run, how often the post-adaptation training return falls back more "
         "than this below its best so far, and its deepest fall (how stable each run is; fix it in advance)",
     )
+    parser.add_argument(
+        "--save-records",
+        type=Path,
+        metavar="FOLDER",
+        help="also save each run as a run record in FOLDER/<run name>/ (config, gzipped metrics, per-task test "
+        "returns: a few tens of kB, no checkpoint), which compare.py reads as it reads the run; records already "
+        "there are kept, so committed records and new runs can be compared together",
+    )
     args = parser.parse_args(argv)
     created = None
     try:
         created = check_output_folder(args.output_folder)
-        comparison = write_comparison(args.runs, args.output_folder, args.allow_unequal, args.level, args.drop)
+        comparison = write_comparison(
+            args.runs, args.output_folder, args.allow_unequal, args.level, args.drop, args.save_records
+        )
     except ValueError as e:  # ConfigError, FolderError and MetricsError are ValueErrors
         remove_created(args.output_folder, created)  # a bad run folder leaves no empty output folder behind
         print(error_line(e), file=sys.stderr)

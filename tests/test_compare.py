@@ -280,3 +280,72 @@ def test_learning_curves_against_environment_steps_put_the_steps_sampled_so_far_
     np.testing.assert_allclose(plot_learning_curves(groups).axes[0].get_lines()[-1].get_xdata(), np.arange(4))
     with pytest.raises(ValueError, match="against"):
         plot_learning_curves(groups, against="seconds")
+
+
+def _without_paths(value):
+    """comparison.json with the run folders' paths left out (a record lies elsewhere than its run)."""
+    if isinstance(value, dict):
+        return {k: _without_paths(v) for k, v in value.items() if k not in ("runs", "unfinished")}
+    if isinstance(value, list):
+        return [_without_paths(v) for v in value]
+    return value
+
+
+def _assert_close(a, b, where="comparison.json"):
+    """Equal structure and text, numbers equal to 1e-9 relative (a mean of per-task means rounds differently)."""
+    assert type(a) is type(b) or {type(a), type(b)} <= {int, float}, where
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _assert_close(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_close(x, y, f"{where}[{i}]")
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12, nan_ok=True), where
+    else:
+        assert a == b, where
+
+
+def test_run_records_compare_as_their_runs_do(tmp_path):
+    runs = []
+    for policy in ("mlp", "rnn"):
+        for seed in (1, 2):
+            run = tmp_path / "runs" / f"{policy}-seed{seed}"
+            config = tiny_config(tmp_path, num_batches=3)
+            assert train_main(["--config", str(config), "--policy", policy, "--seed", str(seed),
+                               "--output-folder", str(run), "--no-progress"]) == 0  # fmt: skip
+            assert evaluate_main(["--run", str(run), "--num-batches", "1", "--adapt-steps", "2", "--no-progress"]) == 0
+            runs.append(run)
+    records = tmp_path / "records"
+    assert compare_main([*map(str, runs), "--save-records", str(records), "--output-folder", str(tmp_path / "a")]) == 0
+    assert sorted(p.name for p in records.iterdir()) == ["mlp-seed1", "mlp-seed2", "rnn-seed1", "rnn-seed2"]
+    for record in records.iterdir():
+        assert sorted(p.name for p in record.iterdir()) == [
+            "config.yaml",
+            "metrics.jsonl.gz",
+            "record.json",
+            "results.npz",
+        ]
+        assert sum(p.stat().st_size for p in record.iterdir()) < 20_000
+    # two records beside two runs, the runs saved too: the same numbers as the four runs
+    mixed = [*runs[:1], records / "mlp-seed2", *runs[2:3], records / "rnn-seed2"]
+    assert compare_main([*map(str, mixed), "--save-records", str(records), "--output-folder", str(tmp_path / "b")]) == 0
+    a, b = (json.loads((tmp_path / x / "comparison.json").read_text()) for x in "ab")
+    _assert_close(_without_paths(a), _without_paths(b))
+    first = RunRecord.load(runs[1])
+    record = RunRecord.load(records / "mlp-seed2")
+    assert record.metrics == first.metrics and record.config == first.config
+    assert record.before_after() == pytest.approx(first.before_after(), rel=1e-12)
+    assert np.allclose(np.nanmean(record.step_rewards, 0), np.nanmean(first.step_rewards, 0), equal_nan=True)
+    assert compare_main([str(runs[0]), str(tmp_path / "runs" / "x" / "mlp-seed1"), "--save-records", str(records)]) == 2
+
+
+def test_a_damaged_gzipped_metrics_file_is_one_clear_error(tmp_path):
+    record = tmp_path / "r"
+    RunRecord(tmp_path / "run", {"seed": 1}, [{"batch": 0, "returns_after": 1.0}], None).save(record)
+    assert [row["batch"] for row in RunRecord.load(record).metrics] == [0]
+    (record / "metrics.jsonl.gz").write_bytes(b"not gzip")
+    with pytest.raises(ValueError, match="metrics.jsonl.gz: cannot read"):
+        RunRecord.load(record)

@@ -8,9 +8,11 @@ t-test (scipy.stats) and Hedges' g (Hedges 1981: Cohen's d with the small-sample
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -36,7 +38,10 @@ from maml_rl.analysis.statistics import (
 )
 from maml_rl.config import flatten_keys
 from maml_rl.envs.rewards import REWARD_TERMS
-from maml_rl.training.log import CONFIG, RESULTS, read_metrics
+from maml_rl.training.log import CONFIG, METRICS_GZ, RESULTS, read_metrics
+
+RECORD = "record.json"
+"""Marks a run record written by :meth:`RunRecord.save`: where it came from and what it keeps."""
 
 IGNORED_KEYS = {"seed", "num-batches", "device", "learner-parts"}
 """Config keys that do not define a group (seeds are pooled; length, device and the learner's part count, which
@@ -57,7 +62,10 @@ class RunRecord:
     def load(cls, folder: str | Path) -> RunRecord:
         folder = Path(folder)
         if not (folder / CONFIG).exists():
-            raise ValueError(f"{folder}: no {CONFIG}; is this a run folder written by train.py?")
+            raise ValueError(
+                f"{folder}: no {CONFIG}; is this a run folder written by train.py (or a run record written by "
+                "compare.py --save-records)?"
+            )
         config = yaml.safe_load((folder / CONFIG).read_text(encoding="utf-8"))
         returns = step_rewards = None
         if (folder / RESULTS).exists():
@@ -69,6 +77,32 @@ class RunRecord:
                 )
                 step_rewards = data["step_rewards"] if "step_rewards" in data else None
         return cls(folder, config, read_metrics(folder), returns, step_rewards)
+
+    def save(self, folder: str | Path) -> Path:
+        """Writes this run as a run record: a few tens of kB that compare.py reads as it reads the run.
+
+        The record holds the config, the metrics (gzipped), and test.py's returns averaged over each task's
+        episodes and its rewards per step averaged over tasks: every statistic and figure of a comparison
+        averages over them in that order, so a comparison of records prints the run's numbers. The checkpoint
+        is left out (a record cannot be resumed or evaluated again). ``folder`` must not exist yet.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True)
+        (folder / CONFIG).write_text(yaml.safe_dump(self.config, sort_keys=False), encoding="utf-8")
+        lines = "".join(json.dumps(row) + "\n" for row in self.metrics)
+        (folder / METRICS_GZ).write_bytes(gzip.compress(lines.encode("utf-8"), mtime=0))
+        kept = "config, metrics"
+        if self.returns is not None:
+            arrays = {"returns": self.returns.mean(axis=2, keepdims=True)}
+            if self.step_rewards is not None:
+                with warnings.catch_warnings():  # a step no episode reached stays NaN, as in the figure
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    arrays["step_rewards"] = np.nanmean(self.step_rewards, axis=0, keepdims=True)
+            np.savez_compressed(folder / RESULTS, **arrays)
+            kept += ", returns per task (mean over episodes), rewards per step (mean over tasks)"
+        record = {"from": str(self.folder), "meta_batches": self.length, "kept": kept}
+        (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        return folder
 
     @property
     def source(self) -> str:
@@ -781,19 +815,44 @@ def plot_before_after(comparison: Comparison, path: Path | None = None):
     return fig
 
 
+def save_records(runs: list[RunRecord], folder: str | Path) -> list[Path]:
+    """Saves each run as a run record in ``folder``/<its folder's name>; returns the records written.
+
+    A record of that name already there is kept (records are written once, when a run is finished); two runs
+    of one name are refused, since one record would hide the other.
+    """
+    names = [run.folder.name for run in runs]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"--save-records: two runs are named {', '.join(twice)}; records are named after runs")
+    written = []
+    for run in runs:
+        target = Path(folder) / run.folder.name
+        if target.resolve() == run.folder.resolve() or (target / RECORD).exists():
+            continue
+        if target.exists():
+            raise ValueError(f"--save-records: {target} exists and is not a run record; move it away first")
+        written.append(run.save(target))
+    return written
+
+
 def write_comparison(
     run_folders: list[str | Path],
     output_folder: str | Path,
     allow_unequal: bool = False,
     level: float | None = None,
     drop: float | None = None,
+    records: str | Path | None = None,
 ) -> Comparison:
     """Writes comparison.md, comparison.json, learning_curves.png (and learning_curves_steps.png, against
     environment steps, where the runs record them), diagnostics.png (where the runs record the
     training diagnostics) and, for runs evaluated by test.py, adaptation_curves.png and within_episode.png
-    (``level``, ``drop``: see :meth:`Comparison.of`)."""
+    (``level``, ``drop``: see :meth:`Comparison.of`). With ``records``, each run is also saved there as a run
+    record (:meth:`RunRecord.save`) named after its folder; a record already there is left as it is."""
     runs = [RunRecord.load(f) for f in run_folders]
     comparison = Comparison.of(runs, allow_unequal, level, drop)
+    if records is not None:
+        save_records(runs, records)
     out = Path(output_folder)
     out.mkdir(parents=True, exist_ok=True)
     (out / "comparison.md").write_text(comparison.to_markdown(), encoding="utf-8")

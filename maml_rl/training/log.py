@@ -8,6 +8,7 @@ is cut off again, a partly written checkpoint is removed; the failure is a :clas
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import math
@@ -25,6 +26,8 @@ CHECKPOINT = "checkpoint.pt"
 """The policy's state after the last complete meta-batch, that batch's index and the config."""
 METRICS = "metrics.jsonl"
 """One JSON object per meta-batch."""
+METRICS_GZ = METRICS + ".gz"
+""":data:`METRICS` gzipped, as a run record (``compare.py --save-records``) holds it."""
 CONFIG = "config.yaml"
 """The run's resolved config."""
 RESULTS = "results.npz"
@@ -124,12 +127,15 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
     the file and the line.
     """
     path = Path(folder) / METRICS
+    if not path.exists() and (Path(folder) / METRICS_GZ).exists():
+        path = Path(folder) / METRICS_GZ
     if not path.exists():
         return []
     try:
-        lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
-    except OSError as e:
-        raise MetricsError(f"{path}: cannot read ({e.strerror})") from None
+        data = gzip.decompress(path.read_bytes()) if path.name == METRICS_GZ else path.read_bytes()
+        lines = data.decode("utf-8", errors="replace").splitlines()
+    except (OSError, EOFError) as e:  # gzip's BadGzipFile is an OSError
+        raise MetricsError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
     rows = []
     for number, line in enumerate(lines, 1):
         try:
