@@ -2,7 +2,7 @@
 """Compare runs: group by config (seeds pooled), statistics between groups, learning and adaptation curves.
 
 python compare.py runs/halfcheetah-dir-mlp-seed* runs/halfcheetah-dir-rnn-seed* --output-folder docs/results
-python compare.py runs/exp-rnn-seed4 docs/results/exp/records/* --save-records docs/results/exp/records \
+python compare.py runs/exp/rnn-seed4 docs/results/records/exp/* --save-records docs/results/records \
     --output-folder docs/results/exp   # a new run beside committed run records, and saved as one
 """
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         "--save-records",
         type=Path,
         metavar="FOLDER",
-        help="also save each run as a run record in FOLDER/<run name>/ (config, gzipped metrics, per-task test "
+        help="also save each run as a run record in FOLDER/<its parent folder's name>/<its name>/ (config, gzipped metrics, per-task test "
         "returns: a few tens of kB, no checkpoint), which compare.py reads as it reads the run; records already "
         "there are kept, so committed records and new runs can be compared together",
     )

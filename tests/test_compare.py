@@ -2,6 +2,7 @@
 
 import json
 import runpy
+import shutil
 
 import numpy as np
 import pytest
@@ -320,8 +321,8 @@ def test_run_records_compare_as_their_runs_do(tmp_path):
             runs.append(run)
     records = tmp_path / "records"
     assert compare_main([*map(str, runs), "--save-records", str(records), "--output-folder", str(tmp_path / "a")]) == 0
-    assert sorted(p.name for p in records.iterdir()) == ["mlp-seed1", "mlp-seed2", "rnn-seed1", "rnn-seed2"]
-    for record in records.iterdir():
+    assert sorted(p.name for p in (records / "runs").iterdir()) == ["mlp-seed1", "mlp-seed2", "rnn-seed1", "rnn-seed2"]
+    for record in (records / "runs").iterdir():
         assert sorted(p.name for p in record.iterdir()) == [
             "config.yaml",
             "metrics.jsonl.gz",
@@ -330,16 +331,21 @@ def test_run_records_compare_as_their_runs_do(tmp_path):
         ]
         assert sum(p.stat().st_size for p in record.iterdir()) < 20_000
     # two records beside two runs, the runs saved too: the same numbers as the four runs
-    mixed = [*runs[:1], records / "mlp-seed2", *runs[2:3], records / "rnn-seed2"]
+    mixed = [*runs[:1], records / "runs" / "mlp-seed2", *runs[2:3], records / "runs" / "rnn-seed2"]
     assert compare_main([*map(str, mixed), "--save-records", str(records), "--output-folder", str(tmp_path / "b")]) == 0
     a, b = (json.loads((tmp_path / x / "comparison.json").read_text()) for x in "ab")
     _assert_close(_without_paths(a), _without_paths(b))
     first = RunRecord.load(runs[1])
-    record = RunRecord.load(records / "mlp-seed2")
+    record = RunRecord.load(records / "runs" / "mlp-seed2")
     assert record.metrics == first.metrics and record.config == first.config
     assert record.before_after() == pytest.approx(first.before_after(), rel=1e-12)
     assert np.allclose(np.nanmean(record.step_rewards, 0), np.nanmean(first.step_rewards, 0), equal_nan=True)
-    assert compare_main([str(runs[0]), str(tmp_path / "runs" / "x" / "mlp-seed1"), "--save-records", str(records)]) == 2
+    twin = tmp_path / "elsewhere" / "runs" / "mlp-seed1"
+    shutil.copytree(runs[0], twin)
+    assert (
+        compare_main([str(runs[0]), str(twin), "--save-records", str(records), "--output-folder", str(tmp_path / "c")])
+        == 2
+    )
 
 
 def test_a_damaged_gzipped_metrics_file_is_one_clear_error(tmp_path):

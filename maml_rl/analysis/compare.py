@@ -816,18 +816,18 @@ def plot_before_after(comparison: Comparison, path: Path | None = None):
 
 
 def save_records(runs: list[RunRecord], folder: str | Path) -> list[Path]:
-    """Saves each run as a run record in ``folder``/<its folder's name>; returns the records written.
+    """Saves each run as a run record in ``folder``/<its parent folder's name>/<its folder's name>, so that
+    ``runs/plasticity/x-seed1`` becomes ``folder/plasticity/x-seed1``; returns the records written.
 
-    A record of that name already there is kept (records are written once, when a run is finished); two runs
-    of one name are refused, since one record would hide the other.
+    A record already there is kept (records are written once, when a run is finished), and a record given as a
+    run is its own record; two runs that would share a record are refused, since one would hide the other.
     """
-    names = [run.folder.name for run in runs]
-    twice = sorted({name for name in names if names.count(name) > 1})
+    targets = [Path(folder) / run.folder.resolve().parent.name / run.folder.name for run in runs]
+    twice = sorted({str(t) for t in targets if targets.count(t) > 1})
     if twice:
-        raise ValueError(f"--save-records: two runs are named {', '.join(twice)}; records are named after runs")
+        raise ValueError(f"--save-records: two runs would be saved as {', '.join(twice)}; rename one")
     written = []
-    for run in runs:
-        target = Path(folder) / run.folder.name
+    for run, target in zip(runs, targets):
         if target.resolve() == run.folder.resolve() or (target / RECORD).exists():
             continue
         if target.exists():
@@ -848,7 +848,7 @@ def write_comparison(
     environment steps, where the runs record them), diagnostics.png (where the runs record the
     training diagnostics) and, for runs evaluated by test.py, adaptation_curves.png and within_episode.png
     (``level``, ``drop``: see :meth:`Comparison.of`). With ``records``, each run is also saved there as a run
-    record (:meth:`RunRecord.save`) named after its folder; a record already there is left as it is."""
+    record (:func:`save_records`); a record already there is left as it is."""
     runs = [RunRecord.load(f) for f in run_folders]
     comparison = Comparison.of(runs, allow_unequal, level, drop)
     if records is not None:
