@@ -309,7 +309,7 @@ def _assert_close(a, b, where="comparison.json"):
         assert a == b, where
 
 
-def test_run_records_compare_as_their_runs_do(tmp_path):
+def test_run_records_compare_as_their_runs_do(tmp_path, capsys):
     runs = []
     for policy in ("mlp", "rnn"):
         for seed in (1, 2):
@@ -346,6 +346,7 @@ def test_run_records_compare_as_their_runs_do(tmp_path):
         compare_main([str(runs[0]), str(twin), "--save-records", str(records), "--output-folder", str(tmp_path / "c")])
         == 2
     )
+    assert "two runs would be saved as" in capsys.readouterr().err
 
 
 def test_a_damaged_gzipped_metrics_file_is_one_clear_error(tmp_path):
