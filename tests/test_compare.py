@@ -340,8 +340,12 @@ def test_run_records_compare_as_their_runs_do(tmp_path, capsys):
     assert record.metrics == first.metrics and record.config == first.config
     assert record.before_after() == pytest.approx(first.before_after(), rel=1e-12)
     assert np.allclose(np.nanmean(record.step_rewards, 0), np.nanmean(first.step_rewards, 0), equal_nan=True)
+    assert (
+        compare_main([str(runs[0]), str(records / "runs" / "mlp-seed1"), "--output-folder", str(tmp_path / "d")]) == 2
+    )
+    assert "seed 1 more than once" in capsys.readouterr().err
     twin = tmp_path / "elsewhere" / "runs" / "mlp-seed1"
-    shutil.copytree(runs[0], twin)
+    shutil.copytree(runs[2], twin)  # another run (rnn, seed 1) under the same parent and run name
     assert (
         compare_main([str(runs[0]), str(twin), "--save-records", str(records), "--output-folder", str(tmp_path / "c")])
         == 2

@@ -6,8 +6,9 @@
 #   bash docs/results/reproduce.sh hc          # HalfCheetahDir: the six groups, 3 seeds x 100 meta-batches
 #   bash docs/results/reproduce.sh ant         # AntDir: MLP and RNN (observation only), 2 seeds x 150 meta-batches ($ANT_SEEDS)
 #   bash docs/results/reproduce.sh compare     # compare.py -> docs/results/memory/*, docs/results/ant-dir/
-#   bash docs/results/reproduce.sh plasticity  # the plasticity experiment's HalfCheetahDir groups (in progress, see below)
+#   bash docs/results/reproduce.sh plasticity  # the plasticity experiment's HalfCheetahDir groups 7, 11 and 1, 4, 6
 #   bash docs/results/reproduce.sh plasticity-small  # its plastic groups at the matched small size (see below)
+#   bash docs/results/reproduce.sh plasticity-compare  # compare.py -> docs/results/plasticity/*
 #   bash docs/results/reproduce.sh credit      # credit for the pre-update policy: four HalfCheetahDir groups (below)
 #   bash docs/results/reproduce.sh credit-compare  # compare.py -> docs/results/credit
 #   bash docs/results/reproduce.sh fork        # the original fork's open questions (see below)
@@ -30,6 +31,10 @@
 # The matched small design (plasticity-small, into $RUNS/plasticity-h16/): groups 7, 8, 9 and 10 with
 # policy.hidden-sizes [16, 16], where a plastic meta-batch takes about 3-4.4 GB and a few times the frozen one's time
 #
+# The *-compare commands read each run from $RUNS where it is there, else its run record committed under
+# $RECORDS (default: docs/results/records/, a slim mirror of $RUNS: see "Run records" in docs/usage.md), and save
+# every finished run they compare as a record there: seeds run on different days or machines add up.
+#
 # Every run is a train.py run folder trained by sweep.py (Ray Tune trials, one CPU each, as many at once as there
 # are cores), then evaluated with test.py --adapt-steps 3 on 5 batches of fresh tasks (--evaluate). Re-running a
 # command skips finished runs and resumes interrupted ones. Runs go under $RUNS (default: runs/); set
@@ -50,6 +55,7 @@
 set -euo pipefail
 PY=${PYTHON:-python}
 RUNS=${RUNS:-runs}
+RECORDS=${RECORDS:-docs/results/records}
 SEEDS=${SEEDS:-1,2,3}
 ANT_SEEDS=${ANT_SEEDS:-1,2}
 
@@ -74,26 +80,56 @@ nav_sweep() {  # spectral radius (null: PyTorch's initialisation, about 0.57-0.6
     done; done
 }
 
-compare_into() {  # output-folder run-folder...: compare.py, skipped when no run folder exists yet
-    local out=$1; shift
-    if [ $# -eq 0 ]; then echo "no runs for $out yet, skipped" >&2; return 0; fi
-    $PY compare.py "$@" --output-folder "$out"
+either() {  # subfolder name-glob...: each matching run of $RUNS/subfolder, else its record (in $RECORDS/<last part>)
+    local sub=$1 pattern folder; shift
+    local -A seen=()
+    shopt -s nullglob
+    for pattern in "$@"; do
+        for folder in "$RUNS/$sub"/$pattern/ "$RECORDS/${sub##*/}"/$pattern/; do
+            [ -f "$folder/config.yaml" ] || continue
+            [ -n "${seen[$(basename "$folder")]:-}" ] && continue
+            seen[$(basename "$folder")]=1
+            echo "${folder%/}"
+        done
+    done
+}
+
+compare_into() {  # output-folder [compare.py flags] run-folder...: compare.py saving records, skipped without runs
+    local out=$1 runs=0 arg; shift
+    for arg in "$@"; do [ -d "$arg" ] && runs=$((runs + 1)); done
+    if [ "$runs" -eq 0 ]; then echo "no runs for $out yet, skipped" >&2; return 0; fi
+    $PY compare.py "$@" --save-records "$RECORDS" --output-folder "$out"
 }
 
 compare() {
     shopt -s nullglob
     compare_into docs/results/memory/2d-navigation-sweep "$RUNS"/2d-navigation-sweep/radius*/2d-navigation-reward-rnn-seed1/
     compare_into docs/results/memory/2d-navigation \
-        "$RUNS"/2d-navigation/2d-navigation{,-reward,-reward-trained,-rl2}-{mlp,rnn}-seed*/
+        $(either 2d-navigation '2d-navigation-'{mlp,rnn,reward-mlp,reward-rnn,reward-trained-rnn,rl2-rnn}'-seed*')
     compare_into docs/results/memory/halfcheetah-dir \
-        "$RUNS"/halfcheetah-dir/halfcheetah-dir{,-reward,-reward-trained,-rl2}-{mlp,rnn}-seed*/
-    compare_into docs/results/ant-dir "$RUNS"/ant-dir/ant-dir-{mlp,rnn}-seed*/
+        $(either halfcheetah-dir 'halfcheetah-dir-'{mlp,rnn,reward-mlp,reward-rnn,reward-trained-rnn,rl2-rnn}'-seed*')
+    compare_into docs/results/ant-dir $(either ant-dir 'ant-dir-'{mlp,rnn}'-seed*')
+}
+
+plasticity_compare() {  # thresholds fixed before the runs were looked at (see docs/results/plasticity.md)
+    compare_into docs/results/plasticity/halfcheetah-dir --level 100 --fall-back 50 \
+        $(either plasticity 'halfcheetah-dir-'{reservoir-rnn,memoryless-mlp,mlp,reward-rnn,rl2-rnn}'-seed*')
+    compare_into docs/results/plasticity/halfcheetah-dir-h16 --level 100 --fall-back 50 \
+        $(either plasticity-h16 'halfcheetah-dir-'{reservoir,hebbian,neuromodulated,neuromodulated-maml}'-rnn-seed*')
+    compare_into docs/results/plasticity/2d-navigation \
+        $(either plasticity '2d-navigation-'{reservoir-rnn,memoryless-mlp,rl2-rnn}'-seed*')
 }
 
 plasticity() {
     local seeds=${PLASTIC_SEEDS:-1,2,3,4,5} out="$RUNS/plasticity"
     sweep --config configs/halfcheetah-dir-reservoir.yaml --policies rnn --seeds "$seeds" --set num-batches=100 --output-folder "$out"
     sweep --config configs/halfcheetah-dir-memoryless.yaml --policies mlp --seeds "$seeds" --set num-batches=100 --output-folder "$out"
+    # groups 1, 4 and 6 of the reward-memory experiment rerun beside them, five seeds at this experiment's commit
+    sweep --config configs/halfcheetah-dir.yaml --policies mlp --seeds "$seeds" --set num-batches=100 --output-folder "$out"
+    for config in reward rl2; do
+        sweep --config "configs/halfcheetah-dir-$config.yaml" --policies rnn --seeds "$seeds" --set num-batches=100 \
+            --output-folder "$out"
+    done
 }
 
 plasticity_small() {
@@ -131,21 +167,18 @@ fork() {
 }
 
 fork_compare() {
-    shopt -s nullglob
-    compare_into docs/results/fork/swimmer "$RUNS"/fork/swimmer{,-reward}/swimmer-dir-*-seed*/
-    local small=("$RUNS"/fork/small/halfcheetah-dir-*-seed*/)
-    if [ ${#small[@]} -gt 0 ]; then
-        $PY compare.py "${small[@]}" "$RUNS"/halfcheetah-dir/halfcheetah-dir-{mlp,rnn}-seed*/ --level 100 --fall-back 50 \
-            --output-folder docs/results/fork/small
-    fi
-    compare_into docs/results/fork/cells "$RUNS"/fork/{gru,lstm}/halfcheetah-dir-reservoir-rnn-seed*/ \
-        "$RUNS"/plasticity/halfcheetah-dir-reservoir-rnn-seed*/
+    compare_into docs/results/fork/swimmer $(either fork/swimmer 'swimmer-dir-*-seed*') \
+        $(either fork/swimmer-reward 'swimmer-dir-*-seed*')
+    compare_into docs/results/fork/small --level 100 --fall-back 50 $(either fork/small 'halfcheetah-dir-*-seed*') \
+        $(either plasticity 'halfcheetah-dir-mlp-seed*') $(either halfcheetah-dir 'halfcheetah-dir-rnn-seed*')
+    compare_into docs/results/fork/cells $(either fork/gru 'halfcheetah-dir-reservoir-rnn-seed*') \
+        $(either fork/lstm 'halfcheetah-dir-reservoir-rnn-seed*') $(either plasticity 'halfcheetah-dir-reservoir-rnn-seed*')
 }
 
 credit_compare() {
-    shopt -s nullglob
-    compare_into docs/results/credit "$RUNS"/credit/{maml-trpo,lvc-trpo,promp}/halfcheetah-dir-mlp-seed*/ \
-        "$RUNS"/credit/lvc-trpo-frozen-rnn/halfcheetah-dir-reward-rnn-seed*/
+    compare_into docs/results/credit $(either credit/maml-trpo 'halfcheetah-dir-mlp-seed*') \
+        $(either credit/lvc-trpo 'halfcheetah-dir-mlp-seed*') $(either credit/promp 'halfcheetah-dir-mlp-seed*') \
+        $(either credit/lvc-trpo-frozen-rnn 'halfcheetah-dir-reward-rnn-seed*')
 }
 
 case "${1:-}" in
@@ -157,9 +190,10 @@ case "${1:-}" in
     compare) compare ;;
     plasticity) plasticity ;;
     plasticity-small) plasticity_small ;;
+    plasticity-compare) plasticity_compare ;;
     credit) credit ;;
     credit-compare) credit_compare ;;
     fork) fork ;;
     fork-compare) fork_compare ;;
-    *) echo "usage: $0 nav-sweep|nav|hc|ant|compare|plasticity|plasticity-small|credit|credit-compare|fork|fork-compare" >&2; exit 2 ;;
+    *) echo "usage: $0 nav-sweep|nav|hc|ant|compare|plasticity|plasticity-small|plasticity-compare|credit|credit-compare|fork|fork-compare" >&2; exit 2 ;;
 esac

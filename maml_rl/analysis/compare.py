@@ -227,6 +227,14 @@ class Comparison:
             raise ValueError(f"drop must be positive (a fall in return units), got {drop}")
         comparison = cls(group_runs(runs), level=level, drop=drop)
         for label, members in comparison.groups.items():
+            seeds = [r.config.get("seed") for r in members]
+            twice = [r for r in members if r.config.get("seed") is not None and seeds.count(r.config.get("seed")) > 1]
+            if twice:
+                raise ValueError(
+                    f"group {label} has seed {twice[0].config.get('seed')} more than once "
+                    f"({', '.join(str(r.folder) for r in twice)}): the same run twice (a run and its record?) "
+                    "would count as two seeds; give each run once"
+                )
             lengths = {r.length for r in members}
             unfinished = [r for r in members if not r.finished]
             if (len(lengths) > 1 or unfinished) and not allow_unequal:
