@@ -48,6 +48,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="CPUs (and learner threads) per run; runs at once = the cluster's CPUs / K (default 1)",
     )
     parser.add_argument(
+        "--records",
+        type=Path,
+        metavar="DIR",
+        help="skip a run whose run record (compare.py --save-records DIR) is in DIR/<output folder's name>/<run "
+        "name>, made with the same settings: the seeds an experiment has kept need no second run",
+    )
+    parser.add_argument(
         "--evaluate",
         action="store_true",
         help="then run test.py on each finished run and compare.py on all of them (into OUTPUT/comparison)",
@@ -75,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             args.threads_per_run,
         )
         check_output_folder(args.output_folder)
-        failed = run_sweep(runs, args.output_folder, args.threads_per_run, args.address)
+        failed = run_sweep(runs, args.output_folder, args.threads_per_run, args.address, args.records)
     except (ConfigError, FolderError, MetricsError, ClusterError) as e:
         print(error_line(e), file=sys.stderr)
         return BAD_INPUT

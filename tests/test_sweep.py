@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from maml_rl.scale.sweep import plan
@@ -148,3 +149,29 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
             _command(tmp_path / "out", *flags), cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60
         )
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and words in done.stderr, done.stderr
+
+
+def test_a_run_with_a_record_is_skipped_and_a_record_of_other_settings_refused(tmp_path, capsys):
+    from test_scripts import evaluate_main, tiny_config, train_main
+
+    from maml_rl.analysis.compare import RunRecord, save_records
+    from maml_rl.config import ConfigError
+    from maml_rl.scale.sweep import to_train
+
+    config, sets = tiny_config(tmp_path, num_batches=2), ["policy.hidden-sizes=[8, 8]"]
+    out = tmp_path / "exp"
+    runs = plan(config, ["mlp"], [1, 2], sets, out, 1)
+    assert train_main(list(runs[0].argv)) == 0  # seed 1 trained as the sweep would train it
+    assert evaluate_main(["--run", str(runs[0].folder), "--num-batches", "1", "--no-progress"]) == 0
+    records = tmp_path / "records"
+    save_records([RunRecord.load(runs[0].folder)], records)
+    assert (records / "exp" / runs[0].name / "record.json").is_file()
+    finished = runs[0].folder.rename(tmp_path / "elsewhere")  # a fresh machine: the run folder is gone
+    assert to_train(runs, records) == runs[1:]
+    assert f"recorded in {records / 'exp' / runs[0].name}, skipped" in capsys.readouterr().err
+    assert to_train(runs) == runs  # without --records, every run
+    other = plan(config, ["mlp"], [1], ["policy.hidden-sizes=[16, 16]"], out, 1)
+    with pytest.raises(ConfigError, match=r"other settings \(policy.hidden-sizes\)"):
+        to_train(other, records)
+    finished.rename(runs[0].folder)
+    assert to_train(runs, records) == runs[1:]  # finished in its folder: skipped as before

@@ -60,7 +60,7 @@ SEEDS=${SEEDS:-1,2,3}
 ANT_SEEDS=${ANT_SEEDS:-1,2}
 
 sweep() {  # sweep.py flags...: one CPU per run, then test.py on every finished run
-    $PY sweep.py --threads-per-run 1 ${ADDRESS:+--address "$ADDRESS"} --evaluate \
+    $PY sweep.py --threads-per-run 1 ${ADDRESS:+--address "$ADDRESS"} --records "$RECORDS" --evaluate \
         --test-args "--adapt-steps 3 --num-batches 5" "$@"
 }
 

@@ -18,11 +18,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from maml_rl.config import ConfigError, load_config, with_overrides
+import yaml
+
+from maml_rl.config import Config, ConfigError, flatten_keys, load_config, to_dict, with_overrides
 from maml_rl.exits import OK
 from maml_rl.policies.registry import policy_types
 from maml_rl.process import usable_cores
@@ -46,6 +48,7 @@ class PlannedRun:
     seed: int
     folder: Path
     argv: tuple[str, ...]
+    config: Config | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -66,7 +69,7 @@ def plan(
             for assignment in assignments:
                 argv += ["--set", assignment]
             argv += ["--output-folder", str(folder), "--threads", str(threads), "--no-progress"]
-            runs.append(PlannedRun(policy, seed, folder, tuple(argv)))
+            runs.append(PlannedRun(policy, seed, folder, tuple(argv), config))
     return runs
 
 
@@ -74,6 +77,29 @@ def is_finished(run: PlannedRun) -> bool:
     if not (run.folder / CONFIG).is_file():
         return False
     return completed_batches(run.folder) >= load_config(run.folder / CONFIG).num_batches
+
+
+RECORD_FREE_KEYS = {"learner-parts", "device"}
+"""Config keys a run record may differ in from the planned run and still be that run (the part count is resolved
+when a run starts; the device does not change the method)."""
+
+
+def recorded(run: PlannedRun, records: Path) -> Path | None:
+    """The run record of ``run`` under ``records`` (``records/<sweep folder's name>/<run name>``, as
+    ``compare.py --save-records`` writes it), or ``None``. A record of that name made with other settings is
+    refused (:class:`ConfigError`): skipping the run would leave the sweep with a different experiment."""
+    folder = Path(records) / run.folder.parent.name / run.name
+    if not (folder / "record.json").is_file():
+        return None
+    made = flatten_keys(yaml.safe_load((folder / CONFIG).read_text(encoding="utf-8")))
+    planned = flatten_keys(to_dict(run.config)) if run.config is not None else made
+    differ = sorted(k for k in set(made) | set(planned) if k not in RECORD_FREE_KEYS and made.get(k) != planned.get(k))
+    if differ:
+        raise ConfigError(
+            f"{folder}: this run's record was made with other settings ({', '.join(differ)}); move the record "
+            "away to run it again, or drop --records"
+        )
+    return folder
 
 
 def _die_with_parent() -> None:
@@ -128,17 +154,31 @@ def _metrics_so_far(folder: Path) -> list[dict[str, Any]]:
         return []
 
 
-def run_sweep(runs: list[PlannedRun], output: Path, threads: int, address: str | None) -> list[str]:
-    """Trains every unfinished run as a Tune trial; returns the names of runs that failed."""
+def to_train(runs: list[PlannedRun], records: Path | None = None) -> list[PlannedRun]:
+    """The runs still to train: not finished in their folders and, with ``records``, without a run record there
+    (each skipped one is named on stderr)."""
+    todo = []
+    for run in runs:
+        if is_finished(run):
+            print(f"{run.name}: finished, skipped", file=sys.stderr)
+        elif records is not None and (record := recorded(run, records)) is not None:
+            print(f"{run.name}: recorded in {record}, skipped", file=sys.stderr)
+        else:
+            todo.append(run)
+    return todo
+
+
+def run_sweep(
+    runs: list[PlannedRun], output: Path, threads: int, address: str | None, records: Path | None = None
+) -> list[str]:
+    """Trains every run still to train (:func:`to_train`) as a Tune trial; returns the names of runs that
+    failed."""
     try:
         from ray import tune
     except ImportError:
         raise ConfigError('sweep.py needs Ray Tune: pip install -e ".[ray]"') from None
 
-    todo = [r for r in runs if not is_finished(r)]
-    for run in runs:
-        if run not in todo:
-            print(f"{run.name}: finished, skipped", file=sys.stderr)
+    todo = to_train(runs, records)
     if not todo:
         return []
     output.mkdir(parents=True, exist_ok=True)
