@@ -100,7 +100,8 @@ class RunRecord:
                     arrays["step_rewards"] = np.nanmean(self.step_rewards, axis=0, keepdims=True)
             np.savez_compressed(folder / RESULTS, **arrays)
             kept += ", returns per task (mean over episodes), rewards per step (mean over tasks)"
-        record = {"from": str(self.folder), "meta_batches": self.length, "kept": kept}
+        source = self.folder.resolve()
+        record = {"from": f"{source.parent.name}/{source.name}", "meta_batches": self.length, "kept": kept}
         (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         return folder
 
