@@ -360,3 +360,29 @@ def test_a_damaged_gzipped_metrics_file_is_one_clear_error(tmp_path):
     (record / "metrics.jsonl.gz").write_bytes(b"not gzip")
     with pytest.raises(ValueError, match="metrics.jsonl.gz: cannot read"):
         RunRecord.load(record)
+
+
+def test_target_a_script_reads_committed_values_and_decides(tmp_path, capsys, monkeypatch):
+    script = runpy.run_path(str(REPO / "docs" / "results" / "plasticity" / "targets.py"))
+    memory = [210.0, 205.0, 220.0, 200.0, 215.0]
+    maml = [190.0, 185.0, 200.0, 160.0, 195.0]
+    control = [180.0, 175.0, 190.0, 185.0, 170.0]
+    groups = {
+        "mem": {"values": {"before": memory, "after": memory}},
+        "maml": {"values": {"before": [0.0] * 5, "after": maml}},
+        "ctl": {"values": {"before": control, "after": control}},
+    }
+    path = tmp_path / "comparison.json"
+    path.write_text(json.dumps({"groups": groups}))
+    low, high = script["iqm_difference_ci"](np.array(memory), np.array(maml))
+    assert low <= np.mean([210, 205, 215]) - np.mean([185, 190, 195]) <= high and low > 0
+    argv = ["targets.py", "--memory", f"{path}:mem", "--maml", f"{path}:maml", "--control", f"{path}:ctl"]
+    monkeypatch.setattr("sys.argv", argv)
+    assert script["main"]() == 0
+    out = capsys.readouterr().out
+    assert "IQM difference (memory − MAML): 20.00" in out and "first half: met" in out and "second half, met" in out
+    monkeypatch.setattr("sys.argv", [*argv[:3], "--maml", f"{path}:mem"])  # MAML's values above: not met
+    groups["mem"]["values"]["after"] = [v + 50 for v in memory]
+    path.write_text(json.dumps({"groups": groups}))
+    script["main"]()
+    assert "first half: not met" in capsys.readouterr().out
