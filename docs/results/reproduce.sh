@@ -112,8 +112,17 @@ compare() {
 }
 
 plasticity_compare() {  # thresholds fixed before the runs were looked at (see docs/results/plasticity.md)
+    # groups 7, 11, 4 and 6; the committed comparison of 7 and 11 was made from run folders that predate run
+    # records: rerun their seeds (reproduce.sh plasticity) before regenerating it, or it loses them
     compare_into docs/results/plasticity/halfcheetah-dir --level 100 --fall-back 50 \
-        $(either plasticity 'halfcheetah-dir-'{reservoir-rnn,memoryless-mlp,mlp,reward-rnn,rl2-rnn}'-seed*')
+        $(either plasticity 'halfcheetah-dir-'{reservoir-rnn,memoryless-mlp,reward-rnn,rl2-rnn}'-seed*')
+    # group 1 (MAML's MLP) on its own: targets.py sets its return after one step against group 7's before any
+    compare_into docs/results/plasticity/halfcheetah-dir-maml --level 100 --fall-back 50 \
+        $(either plasticity 'halfcheetah-dir-mlp-seed*')
+    $PY docs/results/plasticity/targets.py \
+        --memory docs/results/plasticity/halfcheetah-dir/comparison.json:halfcheetah-dir-reservoir-rnn \
+        --maml docs/results/plasticity/halfcheetah-dir-maml/comparison.json:halfcheetah-dir-mlp \
+        --control docs/results/plasticity/halfcheetah-dir/comparison.json:halfcheetah-dir-memoryless-mlp
     compare_into docs/results/plasticity/halfcheetah-dir-h16 --level 100 --fall-back 50 \
         $(either plasticity-h16 'halfcheetah-dir-'{reservoir,hebbian,neuromodulated,neuromodulated-maml}'-rnn-seed*')
     compare_into docs/results/plasticity/2d-navigation \
