@@ -8,9 +8,13 @@ def test_conjugate_gradient_solves_random_spd_system():
     m = torch.randn(20, 20, generator=g, dtype=torch.float64)
     a = m @ m.T + 0.5 * torch.eye(20, dtype=torch.float64)
     b = torch.randn(20, generator=g, dtype=torch.float64)
-    x, ax = conjugate_gradient(lambda v: a @ v, b, iterations=60)
+    # with the default tolerance CG stops once |r|² < 1e-10, where x can still be 1e-5 / λ_min off (the last bits
+    # of a @ v differ between CPU kinds); a tolerance far below float64's rounding runs it to convergence
+    x, ax = conjugate_gradient(lambda v: a @ v, b, iterations=60, tolerance=1e-28)
     torch.testing.assert_close(x, torch.linalg.solve(a, b), atol=1e-8, rtol=1e-8)
     torch.testing.assert_close(ax, a @ x, atol=1e-8, rtol=1e-8)
+    x, ax = conjugate_gradient(lambda v: a @ v, b, iterations=60)  # the default: stopped by its residual
+    assert (b - a @ x).square().sum() < 1e-10
 
 
 def test_conjugate_gradient_few_iterations_is_approximate_but_descends():
