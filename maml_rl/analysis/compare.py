@@ -38,10 +38,7 @@ from maml_rl.analysis.statistics import (
 )
 from maml_rl.config import flatten_keys
 from maml_rl.envs.rewards import REWARD_TERMS
-from maml_rl.training.log import CONFIG, METRICS_GZ, RESULTS, read_metrics
-
-RECORD = "record.json"
-"""Marks a run record written by :meth:`RunRecord.save`: where it came from and what it keeps."""
+from maml_rl.training.log import CONFIG, METRICS_GZ, RECORD, RESULTS, read_metrics
 
 IGNORED_KEYS = {"seed", "num-batches", "device", "learner-parts"}
 """Config keys that do not define a group (seeds are pooled; length, device and the learner's part count, which

@@ -30,7 +30,7 @@ from maml_rl.policies.registry import policy_types
 from maml_rl.process import usable_cores
 from maml_rl.scale.ray_session import ray_session
 from maml_rl.training.folder import completed_batches, default_run_folder
-from maml_rl.training.log import CHECKPOINT, CONFIG, MetricsError, read_metrics
+from maml_rl.training.log import CHECKPOINT, CONFIG, RECORD, MetricsError, read_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_PY, TEST_PY, COMPARE_PY = REPO / "train.py", REPO / "test.py", REPO / "compare.py"
@@ -89,7 +89,7 @@ def recorded(run: PlannedRun, records: Path) -> Path | None:
     ``compare.py --save-records`` writes it), or ``None``. A record of that name made with other settings is
     refused (:class:`ConfigError`): skipping the run would leave the sweep with a different experiment."""
     folder = Path(records) / run.folder.parent.name / run.name
-    if not (folder / "record.json").is_file():
+    if not (folder / RECORD).is_file():
         return None
     made = flatten_keys(yaml.safe_load((folder / CONFIG).read_text(encoding="utf-8")))
     planned = flatten_keys(to_dict(run.config)) if run.config is not None else made
