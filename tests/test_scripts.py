@@ -181,6 +181,25 @@ def test_resume_continues_exactly(tmp_path, policy):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_an_unfinished_run_moved_as_its_movable_files_continues_exactly(tmp_path):
+    from maml_rl.training.log import MOVABLE
+
+    config = tiny_config(tmp_path, num_batches=3)
+    whole, started = tmp_path / "whole", tmp_path / "started"
+    for folder, batches in ((whole, "3"), (started, "2")):
+        args = ["--config", str(config), "--policy", "rnn", "--output-folder", str(folder), "--num-batches", batches]
+        assert train_main([*args, "--no-progress"]) == 0
+    moved = tmp_path / "elsewhere" / "started"
+    moved.mkdir(parents=True)
+    for name in MOVABLE:
+        (moved / name).write_bytes((started / name).read_bytes())
+    assert sorted(p.name for p in started.iterdir()) != sorted(MOVABLE)  # the folder held more than was moved
+    assert train_main(["--output-folder", str(moved), "--resume", "--num-batches", "3", "--no-progress"]) == 0
+    assert metrics(moved) == metrics(whole)
+    a, b = (torch.load(r / "checkpoint.pt", weights_only=True)["policy"] for r in (whole, moved))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_a_run_records_its_part_count_and_resumes_with_its_numbers_on_other_threads(tmp_path):
     config = tiny_config(tmp_path, num_batches=3)
     whole, parts = tmp_path / "whole", tmp_path / "parts"

@@ -13,6 +13,7 @@
 #   bash docs/results/reproduce.sh credit-compare  # compare.py -> docs/results/credit
 #   bash docs/results/reproduce.sh fork        # the original fork's open questions (see below)
 #   bash docs/results/reproduce.sh fork-compare  # compare.py -> docs/results/fork/{swimmer,small,cells}
+#   bash docs/results/reproduce.sh keep        # keep every unfinished run of $RUNS in $UNFINISHED (below)
 #
 # Groups of the reward-memory experiment (config : policy):
 #   1 <family>.yaml : mlp                     MLP, observation only
@@ -35,6 +36,11 @@
 # $RECORDS (default: docs/results/records/, a slim mirror of $RUNS: see "Run records" in docs/usage.md), and save
 # every finished run they compare as a record there: seeds run on different days or machines add up.
 #
+# A run that one machine cannot finish goes on on another: `keep` copies each unfinished run's config, checkpoint
+# and metrics (the files train.py --resume needs, tens of kB) to $UNFINISHED (default: docs/results/unfinished/,
+# <parent folder>/<run name> as for records); every sweep below first copies those of its output folder back
+# into $RUNS where $RUNS lacks them, so it continues them exactly; a run's copy is dropped once its record is saved.
+#
 # Every run is a train.py run folder trained by sweep.py (Ray Tune trials, one CPU each, as many at once as there
 # are cores), then evaluated with test.py --adapt-steps 3 on 5 batches of fresh tasks (--evaluate). Re-running a
 # command skips finished runs and resumes interrupted ones. Runs go under $RUNS (default: runs/); set
@@ -56,10 +62,38 @@ set -euo pipefail
 PY=${PYTHON:-python}
 RUNS=${RUNS:-runs}
 RECORDS=${RECORDS:-docs/results/records}
+UNFINISHED=${UNFINISHED:-docs/results/unfinished}
+MOVABLE=(config.yaml checkpoint.pt metrics.jsonl)  # what resuming a run needs (maml_rl.training.log.MOVABLE)
 SEEDS=${SEEDS:-1,2,3}
 ANT_SEEDS=${ANT_SEEDS:-1,2}
 
+unfinished_back() {  # output-folder: copy its kept unfinished runs back where the folder lacks them
+    local out=$1 kept
+    shopt -s nullglob
+    for kept in "$UNFINISHED/$(basename "$out")"/*/; do
+        kept=${kept%/}
+        [ -e "$out/$(basename "$kept")" ] && continue
+        mkdir -p "$out/$(basename "$kept")"
+        cp "$kept"/* "$out/$(basename "$kept")/"
+        echo "continuing $(basename "$kept") from $kept" >&2
+    done
+}
+
+keep() {  # every run folder under $RUNS with a checkpoint and no evaluation: its movable files to $UNFINISHED
+    local run name target
+    while IFS= read -r run; do
+        run=$(dirname "$run")
+        [ -f "$run/results.json" ] && continue
+        target="$UNFINISHED/$(basename "$(dirname "$run")")/$(basename "$run")"
+        mkdir -p "$target"
+        for name in "${MOVABLE[@]}"; do cp "$run/$name" "$target/"; done
+        echo "kept $run in $target" >&2
+    done < <(find "$RUNS" -name checkpoint.pt -not -path "*/.*")
+}
+
 sweep() {  # sweep.py flags...: one CPU per run, then test.py on every finished run
+    local arg previous=""
+    for arg in "$@"; do [ "$previous" = --output-folder ] && unfinished_back "$arg"; previous=$arg; done
     $PY sweep.py --threads-per-run 1 ${ADDRESS:+--address "$ADDRESS"} --records "$RECORDS" --evaluate \
         --test-args "--adapt-steps 3 --num-batches 5" "$@"
 }
@@ -99,6 +133,12 @@ compare_into() {  # output-folder [compare.py flags] run-folder...: compare.py s
     for arg in "$@"; do [ -d "$arg" ] && runs=$((runs + 1)); done
     if [ "$runs" -eq 0 ]; then echo "no runs for $out yet, skipped" >&2; return 0; fi
     $PY compare.py "$@" --save-records "$RECORDS" --output-folder "$out"
+    for arg in "$@"; do  # a run with a record needs its kept unfinished copy no more
+        [ -d "$arg" ] || continue
+        arg="$(basename "$(dirname "$arg")")/$(basename "$arg")"
+        [ -f "$RECORDS/$arg/record.json" ] && [ -d "$UNFINISHED/$arg" ] && rm -r "${UNFINISHED:?}/$arg"
+    done
+    return 0
 }
 
 compare() {
@@ -204,5 +244,6 @@ case "${1:-}" in
     credit-compare) credit_compare ;;
     fork) fork ;;
     fork-compare) fork_compare ;;
-    *) echo "usage: $0 nav-sweep|nav|hc|ant|compare|plasticity|plasticity-small|plasticity-compare|credit|credit-compare|fork|fork-compare" >&2; exit 2 ;;
+    keep) keep ;;
+    *) echo "usage: $0 nav-sweep|nav|hc|ant|compare|plasticity|plasticity-small|plasticity-compare|credit|credit-compare|fork|fork-compare|keep" >&2; exit 2 ;;
 esac

@@ -36,6 +36,9 @@ RESULTS = "results.npz"
 """``test.py``'s evaluation on fresh tasks: the returns after 0, 1, …, K adaptation steps."""
 SUMMARY = "results.json"
 """The evaluation's per-step means and CIs; written after :data:`RESULTS`, so it marks a whole evaluation."""
+MOVABLE = (CONFIG, CHECKPOINT, METRICS)
+"""The files an unfinished run needs to be resumed in another folder or on another machine (``train.py
+--output-folder NEW --resume`` continues it exactly as it would have gone on where it was)."""
 
 
 class RunWriteError(OSError):
