@@ -47,8 +47,9 @@
 # ADDRESS=auto (or ray://HOST:PORT) to run the trials on an existing Ray cluster.
 #
 # Credit for the pre-update policy (HalfCheetahDir, 100 meta-batches, seeds $CREDIT_SEEDS, default 1-5, into
-# $RUNS/credit/): halfcheetah-dir.yaml : mlp with inner-loss reinforce (MAML-TRPO), lvc (LVC + TRPO) and lvc with
-# outer-step ppo (ProMP), and halfcheetah-dir-reward.yaml : rnn with inner-loss lvc (the frozen memory, credited)
+# $RUNS/credit/): halfcheetah-dir.yaml : mlp with inner-loss lvc (LVC + TRPO) and lvc with outer-step ppo (ProMP),
+# and halfcheetah-dir-reward.yaml : rnn with inner-loss lvc (the frozen memory, credited), beside MAML-TRPO
+# (inner-loss reinforce), which is the plasticity experiment's group 1 (halfcheetah-dir.yaml : mlp, same seeds)
 #
 # The original fork's open questions (100 meta-batches each, into $RUNS/fork/):
 #   swimmer  swimmer-dir.yaml : mlp, rnn (observation only, the fork's setup) and rnn with reward inputs, seeds $SEEDS
@@ -191,7 +192,7 @@ plasticity_small() {
 
 credit() {
     local seeds=${CREDIT_SEEDS:-1,2,3,4,5} out="$RUNS/credit"
-    sweep --config configs/halfcheetah-dir.yaml --policies mlp --seeds "$seeds" --set num-batches=100 --output-folder "$out/maml-trpo"
+    # MAML-TRPO (inner-loss reinforce) is the plasticity experiment's group 1: the same runs (reproduce.sh plasticity)
     sweep --config configs/halfcheetah-dir.yaml --policies mlp --seeds "$seeds" --set num-batches=100 --set inner-loss=lvc \
         --output-folder "$out/lvc-trpo"
     sweep --config configs/halfcheetah-dir.yaml --policies mlp --seeds "$seeds" --set num-batches=100 --set inner-loss=lvc \
@@ -225,7 +226,7 @@ fork_compare() {
 }
 
 credit_compare() {
-    compare_into docs/results/credit $(either credit/maml-trpo 'halfcheetah-dir-mlp-seed*') \
+    compare_into docs/results/credit $(either plasticity 'halfcheetah-dir-mlp-seed*') \
         $(either credit/lvc-trpo 'halfcheetah-dir-mlp-seed*') $(either credit/promp 'halfcheetah-dir-mlp-seed*') \
         $(either credit/lvc-trpo-frozen-rnn 'halfcheetah-dir-reward-rnn-seed*')
 }
