@@ -8,6 +8,7 @@
 #   bash docs/results/reproduce.sh compare     # compare.py -> docs/results/memory/*, docs/results/ant-dir/
 #   bash docs/results/reproduce.sh plasticity  # the plasticity experiment's HalfCheetahDir groups 7, 11 and 1, 4, 6
 #   bash docs/results/reproduce.sh plasticity-small  # its plastic groups at the matched small size (see below)
+#   bash docs/results/reproduce.sh plasticity-ant  # its group 7 on AntDir, 150 meta-batches, seeds $ANT_SEEDS
 #   bash docs/results/reproduce.sh plasticity-compare  # compare.py -> docs/results/plasticity/*
 #   bash docs/results/reproduce.sh credit      # credit for the pre-update policy: four HalfCheetahDir groups (below)
 #   bash docs/results/reproduce.sh credit-compare  # compare.py -> docs/results/credit
@@ -166,6 +167,8 @@ plasticity_compare() {  # thresholds fixed before the runs were looked at (see d
         --control docs/results/plasticity/halfcheetah-dir/comparison.json:halfcheetah-dir-memoryless-mlp
     compare_into docs/results/plasticity/halfcheetah-dir-h16 --level 100 --fall-back 50 \
         $(either plasticity-h16 'halfcheetah-dir-'{reservoir,hebbian,neuromodulated,neuromodulated-maml}'-rnn-seed*')
+    compare_into docs/results/plasticity/ant-dir $(either plasticity-ant 'ant-dir-reservoir-rnn-seed*') \
+        $(either ant-dir 'ant-dir-mlp-seed*')
     compare_into docs/results/plasticity/2d-navigation \
         $(either plasticity '2d-navigation-'{reservoir-rnn,memoryless-mlp,rl2-rnn}'-seed*')
 }
@@ -180,6 +183,11 @@ plasticity() {
         sweep --config "configs/halfcheetah-dir-$config.yaml" --policies rnn --seeds "$seeds" --set num-batches=100 \
             --output-folder "$out"
     done
+}
+
+plasticity_ant() {  # the second target: the frozen memory-only circuit on AntDir, beside "ant"'s MAML runs
+    sweep --config configs/ant-dir-reservoir.yaml --policies rnn --seeds "$ANT_SEEDS" --set num-batches=150 \
+        --output-folder "$RUNS/plasticity-ant"
 }
 
 plasticity_small() {
@@ -240,11 +248,12 @@ case "${1:-}" in
     compare) compare ;;
     plasticity) plasticity ;;
     plasticity-small) plasticity_small ;;
+    plasticity-ant) plasticity_ant ;;
     plasticity-compare) plasticity_compare ;;
     credit) credit ;;
     credit-compare) credit_compare ;;
     fork) fork ;;
     fork-compare) fork_compare ;;
     keep) keep ;;
-    *) echo "usage: $0 nav-sweep|nav|hc|ant|compare|plasticity|plasticity-small|plasticity-compare|credit|credit-compare|fork|fork-compare|keep" >&2; exit 2 ;;
+    *) echo "usage: $0 nav-sweep|nav|hc|ant|compare|plasticity|plasticity-small|plasticity-ant|plasticity-compare|credit|credit-compare|fork|fork-compare|keep" >&2; exit 2 ;;
 esac
