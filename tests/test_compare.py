@@ -385,4 +385,7 @@ def test_target_a_script_reads_committed_values_and_decides(tmp_path, capsys, mo
     groups["mem"]["values"]["after"] = [v + 50 for v in memory]
     path.write_text(json.dumps({"groups": groups}))
     script["main"]()
-    assert "first half: not met" in capsys.readouterr().out
+    assert "target (a), first half: not met" in capsys.readouterr().out
+    monkeypatch.setattr("sys.argv", [*argv[:5], "--target", "b"])
+    script["main"]()
+    assert "target (b), first half: met" in capsys.readouterr().out

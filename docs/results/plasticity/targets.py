@@ -1,5 +1,6 @@
-"""Target (a) of the plasticity experiment, from committed comparisons: does a memory-only group with frozen
-recurrent weights reach, *before* any gradient step, MAML's return *after* one step?
+"""Targets (a) and (b) of the plasticity experiment, from committed comparisons: does a memory-only group with
+frozen recurrent weights reach, *before* any gradient step, MAML's return *after* one step (on HalfCheetahDir and
+2D navigation: target (a); on AntDir: target (b), ``--target b``)?
 
 Reads the per-run values that compare.py stores in comparison.json (no run folders needed) and prints, with the
 library's statistics (Agarwal et al. 2021): each side's interquartile mean (IQM) with its 95 % percentile-bootstrap
@@ -11,6 +12,9 @@ against a memoryless control's return before adaptation. Run from the repository
         --memory docs/results/plasticity/halfcheetah-dir/comparison.json:halfcheetah-dir-reservoir-rnn \\
         --maml docs/results/plasticity/halfcheetah-dir-maml/comparison.json:halfcheetah-dir-mlp \\
         --control docs/results/plasticity/halfcheetah-dir/comparison.json:halfcheetah-dir-memoryless-mlp
+    python docs/results/plasticity/targets.py --target b \
+        --memory docs/results/plasticity/ant-dir/comparison.json:ant-dir-reservoir-rnn \
+        --maml docs/results/ant-dir/comparison.json:ant-dir-mlp
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ def main() -> int:
     parser.add_argument("--memory", required=True, help="FILE:GROUP of the memory-only group (its 'before' values)")
     parser.add_argument("--maml", required=True, help="FILE:GROUP of the MAML group (its 'after' values)")
     parser.add_argument("--control", help="FILE:GROUP of the memoryless control (its 'before' values)")
+    parser.add_argument("--target", default="a", help="the target's letter, for the verdict lines (default: a)")
     args = parser.parse_args()
     memory, maml = values(args.memory, "before"), values(args.maml, "after")
     for name, v in (("memory-only, before any step", memory), ("MAML, after one step", maml)):
@@ -69,7 +74,7 @@ def main() -> int:
     print(f"P(memory before > MAML after) = {probability_of_improvement(memory, maml):.2f} [{p_low:.2f}, {p_high:.2f}]")
     reached = iqm(memory) >= iqm(maml)
     print(
-        "target (a), first half: "
+        f"target ({args.target}), first half: "
         + ("met: " if reached else "not met: ")
         + f"the memory-only IQM is {'at least' if reached else 'below'} MAML's"
         + ("; the difference's CI excludes zero" if low > 0 or high < 0 else "; the difference's CI contains zero")
@@ -80,7 +85,7 @@ def main() -> int:
         above = p_low > 0.5
         print(
             f"P(memory before > control before) = {probability_of_improvement(memory, control):.2f} "
-            f"[{p_low:.2f}, {p_high:.2f}]: target (a), second half, {'met' if above else 'not met'} (CI "
+            f"[{p_low:.2f}, {p_high:.2f}]: target ({args.target}), second half, {'met' if above else 'not met'} (CI "
             f"{'above' if above else 'not above'} 1/2)"
         )
     return 0
