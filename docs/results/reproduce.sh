@@ -169,6 +169,11 @@ plasticity_compare() {  # thresholds fixed before the runs were looked at (see d
         $(either plasticity-h16 'halfcheetah-dir-'{reservoir,hebbian,neuromodulated,neuromodulated-maml}'-rnn-seed*')
     compare_into docs/results/plasticity/ant-dir $(either plasticity-ant 'ant-dir-reservoir-rnn-seed*') \
         $(either ant-dir 'ant-dir-mlp-seed*')
+    if [ -f docs/results/plasticity/ant-dir/comparison.json ]; then
+        $PY docs/results/plasticity/targets.py --target b \
+            --memory docs/results/plasticity/ant-dir/comparison.json:ant-dir-reservoir-rnn \
+            --maml docs/results/ant-dir/comparison.json:ant-dir-mlp
+    fi
     compare_into docs/results/plasticity/2d-navigation \
         $(either plasticity '2d-navigation-'{reservoir-rnn,memoryless-mlp,rl2-rnn}'-seed*')
 }
