@@ -11,6 +11,8 @@ import torch
 import yaml
 from conftest import REPO
 
+from maml_rl.training.log import MOVABLE
+
 TIMING_KEYS = {"seconds", "env_steps_per_s", "time_sample_before", "time_adapt", "time_sample_after", "time_trpo"}
 train_main = runpy.run_path(str(REPO / "train.py"))["main"]
 evaluate_main = runpy.run_path(str(REPO / "test.py"))["main"]
@@ -182,8 +184,6 @@ def test_resume_continues_exactly(tmp_path, policy):
 
 
 def test_an_unfinished_run_moved_as_its_movable_files_continues_exactly(tmp_path):
-    from maml_rl.training.log import MOVABLE
-
     config = tiny_config(tmp_path, num_batches=3)
     whole, started = tmp_path / "whole", tmp_path / "started"
     for folder, batches in ((whole, "3"), (started, "2")):

@@ -38,7 +38,7 @@
 # every finished run they compare as a record there: seeds run on different days or machines add up.
 #
 # A run that one machine cannot finish goes on on another: `keep` copies each unfinished run's config, checkpoint
-# and metrics (the files train.py --resume needs, tens of kB) to $UNFINISHED (default: docs/results/unfinished/,
+# and metrics (the files train.py --resume needs, about 100 kB) to $UNFINISHED (default: docs/results/unfinished/,
 # <parent folder>/<run name> as for records); every sweep below first copies those of its output folder back
 # into $RUNS where $RUNS lacks them, so it continues them exactly; a run's copy is dropped once its record is saved.
 #
