@@ -3,6 +3,7 @@
 import json
 import runpy
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -360,6 +361,32 @@ def test_a_damaged_gzipped_metrics_file_is_one_clear_error(tmp_path):
     (record / "metrics.jsonl.gz").write_bytes(b"not gzip")
     with pytest.raises(ValueError, match="metrics.jsonl.gz: cannot read"):
         RunRecord.load(record)
+
+
+def test_a_record_that_lost_its_evaluation_is_one_clear_error_not_a_silent_fallback(tmp_path, capsys):
+    record = tmp_path / "records" / "runs" / "mlp-seed1"
+    returns = np.arange(12, dtype=float).reshape(4, 3, 1)
+    RunRecord(tmp_path / "runs" / "mlp-seed1", {"seed": 1}, [{"batch": 0, "returns_after": 1.0}], returns).save(record)
+    assert RunRecord.load(record).source == "test.py (fresh tasks)"
+    (record / "results.npz").unlink()  # as a commit that ignored *.npz left it
+    with pytest.raises(ValueError, match="results.npz is missing, so its evaluation is lost"):
+        RunRecord.load(record)
+    assert compare_main([str(record), "--output-folder", str(tmp_path / "out")]) == 2
+    assert "results.npz is missing" in capsys.readouterr().err
+    unevaluated = tmp_path / "records" / "runs" / "mlp-seed2"  # a record of a run test.py never saw: its metrics
+    RunRecord(tmp_path / "runs" / "mlp-seed2", {"seed": 2}, [{"batch": 0, "returns_after": 1.0}], None).save(unevaluated)
+    assert RunRecord.load(unevaluated).source == "training metrics (last 10%)"
+
+
+def test_the_repository_commits_every_file_a_run_record_holds(tmp_path):
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("needs the repository's git checkout")
+    record = tmp_path / "record"
+    RunRecord(tmp_path / "x-seed1", {"seed": 1}, [{"batch": 0}], np.zeros((2, 2, 1)), np.zeros((2, 2, 3))).save(record)
+    for name in sorted(p.name for p in record.iterdir()):
+        path = f"docs/results/records/plasticity/x-seed1/{name}"
+        ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO).returncode == 0
+        assert not ignored, f".gitignore ignores {path}: a committed record would lose it"
 
 
 def test_target_a_script_reads_committed_values_and_decides(tmp_path, capsys, monkeypatch):

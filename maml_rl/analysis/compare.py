@@ -45,6 +45,16 @@ IGNORED_KEYS = {"seed", "num-batches", "device", "learner-parts"}
 changes only the rounding of sums over tasks, do not change the method)."""
 
 
+def _record_kept_returns(folder: Path) -> bool:
+    """Whether ``folder`` is a run record whose record.json says it kept ``test.py``'s returns."""
+    if not (folder / RECORD).exists():
+        return False
+    try:
+        return "returns" in json.loads((folder / RECORD).read_text(encoding="utf-8")).get("kept", "")
+    except (json.JSONDecodeError, AttributeError) as e:
+        raise ValueError(f"{folder / RECORD}: not a run record's JSON ({e})") from None
+
+
 @dataclass
 class RunRecord:
     """One run folder's data: its config, its metrics rows and (if evaluated) its test returns."""
@@ -65,6 +75,12 @@ class RunRecord:
             )
         config = yaml.safe_load((folder / CONFIG).read_text(encoding="utf-8"))
         returns = step_rewards = None
+        if not (folder / RESULTS).exists() and _record_kept_returns(folder):
+            raise ValueError(
+                f"{folder}: its {RECORD} says it kept test.py's returns, but {RESULTS} is missing, so its evaluation "
+                f"is lost (was {RESULTS} left out of a commit? .gitignore must not ignore a run record's {RESULTS}); "
+                "restore the file, or re-run the run from the record's config.yaml and evaluate it"
+            )
         if (folder / RESULTS).exists():
             with np.load(folder / RESULTS) as data:
                 returns = (
