@@ -374,7 +374,9 @@ def test_a_record_that_lost_its_evaluation_is_one_clear_error_not_a_silent_fallb
     assert compare_main([str(record), "--output-folder", str(tmp_path / "out")]) == 2
     assert "results.npz is missing" in capsys.readouterr().err
     unevaluated = tmp_path / "records" / "runs" / "mlp-seed2"  # a record of a run test.py never saw: its metrics
-    RunRecord(tmp_path / "runs" / "mlp-seed2", {"seed": 2}, [{"batch": 0, "returns_after": 1.0}], None).save(unevaluated)
+    RunRecord(tmp_path / "runs" / "mlp-seed2", {"seed": 2}, [{"batch": 0, "returns_after": 1.0}], None).save(
+        unevaluated
+    )
     assert RunRecord.load(unevaluated).source == "training metrics (last 10%)"
 
 
