@@ -9,6 +9,7 @@
 #   bash docs/results/reproduce.sh plasticity  # the plasticity experiment's HalfCheetahDir groups 7, 11 and 1, 4, 6
 #   bash docs/results/reproduce.sh plasticity-small  # its plastic groups at the matched small size (see below)
 #   bash docs/results/reproduce.sh plasticity-ant  # its group 7 on AntDir, 150 meta-batches, seeds $ANT_SEEDS
+#   bash docs/results/reproduce.sh plasticity-nav  # its groups 7 and 9 on 2D navigation at [16, 16] units, seeds $SEEDS
 #   bash docs/results/reproduce.sh plasticity-compare  # compare.py -> docs/results/plasticity/*
 #   bash docs/results/reproduce.sh credit      # credit for the pre-update policy: four HalfCheetahDir groups (below)
 #   bash docs/results/reproduce.sh credit-compare  # compare.py -> docs/results/credit
@@ -176,6 +177,8 @@ plasticity_compare() {  # thresholds fixed before the runs were looked at (see d
     fi
     compare_into docs/results/plasticity/2d-navigation \
         $(either plasticity '2d-navigation-'{reservoir-rnn,memoryless-mlp,rl2-rnn}'-seed*')
+    compare_into docs/results/plasticity/2d-navigation-h16 \
+        $(either plasticity-nav-h16 '2d-navigation-'{reservoir,neuromodulated}'-rnn-seed*')
 }
 
 plasticity() {
@@ -193,6 +196,13 @@ plasticity() {
 plasticity_ant() {  # the second target: the frozen memory-only circuit on AntDir, beside "ant"'s MAML runs
     sweep --config configs/ant-dir-reservoir.yaml --policies rnn --seeds "$ANT_SEEDS" --set num-batches=150 \
         --output-folder "$RUNS/plasticity-ant"
+}
+
+plasticity_nav() {  # 2D navigation's plastic group 9 and its frozen group 7, both at the matched small size
+    for config in reservoir neuromodulated; do
+        sweep --config "configs/2d-navigation-$config.yaml" --policies rnn --seeds "$SEEDS" --set num-batches=100 \
+            --set "policy.hidden-sizes=[16, 16]" --output-folder "$RUNS/plasticity-nav-h16"
+    done
 }
 
 plasticity_small() {
@@ -254,11 +264,12 @@ case "${1:-}" in
     plasticity) plasticity ;;
     plasticity-small) plasticity_small ;;
     plasticity-ant) plasticity_ant ;;
+    plasticity-nav) plasticity_nav ;;
     plasticity-compare) plasticity_compare ;;
     credit) credit ;;
     credit-compare) credit_compare ;;
     fork) fork ;;
     fork-compare) fork_compare ;;
     keep) keep ;;
-    *) echo "usage: $0 nav-sweep|nav|hc|ant|compare|plasticity|plasticity-small|plasticity-ant|plasticity-compare|credit|credit-compare|fork|fork-compare|keep" >&2; exit 2 ;;
+    *) echo "usage: $0 nav-sweep|nav|hc|ant|compare|plasticity|plasticity-small|plasticity-ant|plasticity-nav|plasticity-compare|credit|credit-compare|fork|fork-compare|keep" >&2; exit 2 ;;
 esac
